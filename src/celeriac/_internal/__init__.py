@@ -1,0 +1,1 @@
+"""Small named helpers used across celeriac; nothing here is public."""

@@ -1,0 +1,109 @@
+"""Exceptions to and from the ``{"exc_type", "exc_message", "exc_module"}`` form.
+
+Celery stores a task's exception as that dict. celeriac writes its own exceptions under
+``celery.exceptions`` (and reads them back from there) so that Celery peers rebuild the
+same classes; readers only build ``BaseException`` subclasses, and synthesize a class with
+the same name and module when the original cannot be imported.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import sys
+from typing import Any
+
+from celeriac import exceptions as celeriac_exceptions
+
+__all__ = ["RemoteTraceback", "exception_from_dict", "exception_to_dict", "is_exception_dict"]
+
+_OWN_MODULE = "celeriac.exceptions"
+_PEER_MODULE = "celery.exceptions"
+_SYNTHESIZED: dict[tuple[str, str], type[BaseException]] = {}
+
+
+class RemoteTraceback(Exception):  # noqa: N818 - named like concurrent.futures' own
+    """Carries the traceback text of an exception raised in another process."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.tb.rstrip()}\n"""'
+
+
+def _jsonable_arg(value: Any) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, list | tuple) and all(
+        v is None or isinstance(v, str | int | float | bool) for v in value
+    ):
+        return list(value)
+    return repr(value)
+
+
+def exception_to_dict(exc: BaseException) -> dict[str, Any]:
+    """Describe ``exc`` as Celery stores it."""
+    cls = type(exc)
+    module = cls.__module__
+    if module == _OWN_MODULE:
+        module = _PEER_MODULE
+    args = exc.args
+    if isinstance(exc, celeriac_exceptions.Retry):
+        args = (str(exc),)
+    return {
+        "exc_type": cls.__qualname__,
+        "exc_message": [_jsonable_arg(a) for a in args],
+        "exc_module": module,
+    }
+
+
+def is_exception_dict(value: Any) -> bool:
+    """Whether ``value`` looks like :func:`exception_to_dict`'s output."""
+    return isinstance(value, dict) and "exc_type" in value and "exc_message" in value
+
+
+def _find_class(module_name: str, qualname: str) -> type[BaseException] | None:
+    if module_name == _PEER_MODULE:
+        module_name = _OWN_MODULE
+    if module_name == "builtins":
+        target: Any = builtins
+    else:
+        target = sys.modules.get(module_name)
+        if target is None:
+            try:
+                target = importlib.import_module(module_name)
+            except Exception:
+                return None
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+        if target is None:
+            return None
+    if isinstance(target, type) and issubclass(target, BaseException):
+        return target
+    return None
+
+
+def _synthesize(module_name: str, qualname: str) -> type[BaseException]:
+    key = (module_name, qualname)
+    cls = _SYNTHESIZED.get(key)
+    if cls is None:
+        name = qualname.rsplit(".", 1)[-1]
+        cls = type(name, (Exception,), {"__module__": module_name, "__qualname__": qualname})
+        _SYNTHESIZED[key] = cls
+    return cls
+
+
+def exception_from_dict(value: dict[str, Any]) -> BaseException:
+    """Rebuild an exception from its stored form; never raises."""
+    qualname = str(value.get("exc_type") or "Exception")
+    module_name = str(value.get("exc_module") or "builtins")
+    message = value.get("exc_message")
+    args = message if isinstance(message, list | tuple) else [message]
+    cls = _find_class(module_name, qualname) or _synthesize(module_name, qualname)
+    try:
+        return cls(*args)
+    except Exception:
+        fallback = _synthesize(module_name, qualname)
+        return fallback(*args)

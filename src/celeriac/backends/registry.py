@@ -1,0 +1,59 @@
+"""Result-backend URL schemes to classes: built-ins, then ``celeriac.result_backends``.
+
+Every backend class has a ``from_url(url, **options)`` class method taking the
+:class:`~celeriac.backends.base.ResultBackend` keyword options.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+from urllib.parse import urlsplit
+
+from celeriac.backends.base import ResultBackend
+from celeriac.exceptions import ImproperlyConfigured
+
+__all__ = ["backend_from_url"]
+
+_BUILTIN = {
+    "sqlite": "celeriac.backends.sqlite:SQLiteBackend",
+    "db+sqlite": "celeriac.backends.sqlite:SQLiteBackend",
+    "cache+memory": "celeriac.backends.memory:MemoryBackend",
+    "memory": "celeriac.backends.memory:MemoryBackend",
+}
+_NOT_YET = ("redis", "rediss", "redis+socket", "rpc")
+
+
+def _load(path: str) -> type[ResultBackend]:
+    module_name, _, attr = path.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, ResultBackend)):
+        raise ImproperlyConfigured(f"{path} is not a celeriac ResultBackend class")
+    return cls
+
+
+def backend_from_url(url: str, **options: Any) -> ResultBackend:
+    """Build the result backend for ``url`` (not yet opened).
+
+    Raises:
+        ImproperlyConfigured: no backend handles the scheme.
+    """
+    scheme = urlsplit(url).scheme or url.partition(":")[0]
+    if not scheme:
+        raise ImproperlyConfigured(f"result backend URL {url!r} has no scheme")
+    path = _BUILTIN.get(scheme)
+    if path is None:
+        for entry in entry_points(group="celeriac.result_backends"):
+            if entry.name == scheme:
+                path = entry.value
+                break
+    if path is None:
+        if scheme in _NOT_YET:
+            raise ImproperlyConfigured(
+                f"the {scheme}:// result backend is not available in this version of celeriac"
+            )
+        raise ImproperlyConfigured(f"no result backend for URL scheme {scheme!r} in {url!r}")
+    cls = _load(path)
+    backend: ResultBackend = getattr(cls, "from_url")(url, **options)
+    return backend

@@ -1,0 +1,206 @@
+"""The broker contract every engine implements.
+
+A broker moves :class:`~celeriac.protocol.Message` objects between producers and
+consumers through named queues. It has two faces over one connection setting:
+
+* a blocking face for clients and pool workers (``publish``, ``get``, ``ack`` ...);
+  blocking calls take a timeout and return ``None`` when it expires;
+* an asyncio face for the worker's event loop (``afetch``, ``aack`` ...). The defaults
+  run the blocking face in a thread; engines with a native asyncio client override them.
+
+Delivery guarantees: a message taken with ``get``/``afetch`` is *leased* to the
+consumer until it is acked, requeued or dead-lettered. A lease that is not renewed
+(``renew``) expires after ``visibility_timeout`` seconds and the message becomes
+deliverable again, so a consumer that dies loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from celeriac.protocol import Message
+
+__all__ = ["DEAD_LETTER_QUEUE", "Broker", "Delivery"]
+
+#: Where messages that cannot be decoded or routed are kept, unless configured otherwise.
+DEAD_LETTER_QUEUE = "celeriac.dead_letter"
+
+
+@dataclass(slots=True, eq=False)
+class Delivery:
+    """One leased message, as handed to a consumer.
+
+    Attributes:
+        message: The message itself.
+        queue: The queue it was taken from.
+        tag: The broker's handle for acking it; opaque to callers.
+        exchange: The exchange it was published to.
+        routing_key: The routing key it was published with.
+        redelivered: Whether it was delivered before and not acked.
+    """
+
+    message: Message
+    queue: str
+    tag: Any
+    exchange: str = ""
+    routing_key: str = ""
+    redelivered: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def delivery_info(self) -> dict[str, Any]:
+        """The ``delivery_info`` mapping tasks see in ``self.request``."""
+        return {
+            "exchange": self.exchange,
+            "routing_key": self.routing_key,
+            "priority": self.message.priority,
+            "redelivered": self.redelivered,
+        }
+
+
+class Broker(ABC):
+    """Base class of every broker.
+
+    Subclasses implement the blocking face; the asyncio face has working defaults.
+    ``open``/``close`` are idempotent and default to no-ops.
+    """
+
+    #: Scheme names as shown in the worker banner (``transport:`` line).
+    url: str = ""
+    #: Seconds a leased message stays invisible to other consumers without renewal.
+    visibility_timeout: float = 3600.0
+    #: Whether :meth:`publish` honours ``eta`` by holding the message broker-side.
+    supports_eta: bool = True
+
+    def open(self) -> None:
+        """Connect (or create storage). Safe to call twice."""
+
+    def close(self) -> None:
+        """Release connections. Safe to call twice."""
+
+    # -- blocking face -----------------------------------------------------------
+
+    @abstractmethod
+    def publish(
+        self,
+        message: Message,
+        *,
+        exchange: str = "",
+        routing_key: str,
+        eta: float | None = None,
+    ) -> None:
+        """Send ``message``.
+
+        Args:
+            message: What to send.
+            exchange: The exchange; ``""`` means "the queue named ``routing_key``".
+            routing_key: The routing key (the queue name for the default exchange).
+            eta: A unix time before which the message must not be delivered.
+        """
+
+    @abstractmethod
+    def get(self, queues: Sequence[str], timeout: float | None = None) -> Delivery | None:
+        """Lease the next message from any of ``queues``; ``None`` on timeout."""
+
+    @abstractmethod
+    def ack(self, delivery: Delivery) -> None:
+        """Forget a leased message: it was handled."""
+
+    @abstractmethod
+    def requeue(self, delivery: Delivery) -> None:
+        """Give a leased message back to its queue, marked redelivered."""
+
+    @abstractmethod
+    def purge(self, queue: str) -> int:
+        """Delete the ready messages of ``queue``; return how many were deleted."""
+
+    @abstractmethod
+    def size(self, queue: str) -> int:
+        """How many messages ``queue`` holds that are not leased."""
+
+    @abstractmethod
+    def peek(self, queue: str, limit: int = 100) -> list[Message]:
+        """Return up to ``limit`` ready messages of ``queue`` without leasing them."""
+
+    def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027 - optional hook
+        """Extend the leases of messages still being worked on (no-op if not leased)."""
+
+    def declare_queue(self, queue: str) -> None:  # noqa: B027 - optional hook
+        """Make sure ``queue`` exists (no-op for brokers that create queues on use)."""
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move a message that cannot be handled to the dead-letter queue.
+
+        The original body, headers and properties are kept; the header
+        ``x-dead-letter-reason`` and ``x-dead-letter-queue`` are added.
+        """
+        original = delivery.message
+        headers = {
+            **original.headers,
+            "x-dead-letter-reason": reason,
+            "x-dead-letter-queue": delivery.queue,
+        }
+        kept = Message(
+            original.body,
+            headers,
+            dict(original.properties),
+            original.content_type,
+            original.content_encoding,
+        )
+        self.publish(kept, routing_key=DEAD_LETTER_QUEUE)
+        self.ack(delivery)
+
+    # -- asyncio face ------------------------------------------------------------
+
+    async def aopen(self) -> None:
+        """Open from the event loop."""
+        await asyncio.to_thread(self.open)
+
+    async def aclose(self) -> None:
+        """Close from the event loop."""
+        await asyncio.to_thread(self.close)
+
+    async def afetch(
+        self, queues: Sequence[str], *, limit: int, timeout: float
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` messages, waiting at most ``timeout`` for the first."""
+        first = await asyncio.to_thread(self.get, queues, timeout)
+        if first is None:
+            return []
+        batch = [first]
+        while len(batch) < limit:
+            more = await asyncio.to_thread(self.get, queues, 0)
+            if more is None:
+                break
+            batch.append(more)
+        return batch
+
+    async def aack(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack several deliveries."""
+        for delivery in deliveries:
+            await asyncio.to_thread(self.ack, delivery)
+
+    async def arequeue(self, deliveries: Sequence[Delivery]) -> None:
+        """Requeue several deliveries."""
+        for delivery in deliveries:
+            await asyncio.to_thread(self.requeue, delivery)
+
+    async def arenew(self, deliveries: Sequence[Delivery]) -> None:
+        """Renew the leases of several deliveries."""
+        await asyncio.to_thread(self.renew, deliveries)
+
+    async def apublish(
+        self, message: Message, *, exchange: str = "", routing_key: str, eta: float | None = None
+    ) -> None:
+        """Publish from the event loop."""
+        await asyncio.to_thread(
+            self.publish, message, exchange=exchange, routing_key=routing_key, eta=eta
+        )
+
+    async def adead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Dead-letter from the event loop."""
+        await asyncio.to_thread(self.dead_letter, delivery, reason)

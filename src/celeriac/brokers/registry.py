@@ -1,0 +1,73 @@
+"""Broker URL schemes to classes: a built-in table, then ``celeriac.brokers`` entry points.
+
+Every broker class has a ``from_url(url, *, transport_options)`` class method.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+from typing import Any
+from urllib.parse import urlsplit
+
+from celeriac.brokers.base import Broker
+from celeriac.exceptions import ImproperlyConfigured
+
+__all__ = ["DEFAULT_BROKER_URL", "broker_from_url", "scheme_of"]
+
+#: The embedded broker used when none is configured.
+DEFAULT_BROKER_URL = "sqlite:///celeriac.sqlite3"
+
+_BUILTIN = {
+    "sqlite": "celeriac.brokers.sqlite:SQLiteBroker",
+    "memory": "celeriac.brokers.memory:MemoryBroker",
+}
+_EXTRAS = {
+    "redis": "redis",
+    "rediss": "redis",
+    "redis+socket": "redis",
+    "amqp": "amqp",
+    "amqps": "amqp",
+    "pyamqp": "amqp",
+}
+
+
+def scheme_of(url: str) -> str:
+    """The scheme of ``url`` (``sqlite`` for ``sqlite:///x``)."""
+    scheme = urlsplit(url).scheme
+    if not scheme:
+        raise ImproperlyConfigured(f"broker URL {url!r} has no scheme (e.g. sqlite:///file)")
+    return scheme
+
+
+def _load(path: str) -> type[Broker]:
+    module_name, _, attr = path.partition(":")
+    cls = getattr(importlib.import_module(module_name), attr)
+    if not (isinstance(cls, type) and issubclass(cls, Broker)):
+        raise ImproperlyConfigured(f"{path} is not a celeriac Broker class")
+    return cls
+
+
+def broker_from_url(url: str, *, transport_options: dict[str, Any] | None = None) -> Broker:
+    """Build the broker for ``url`` (not yet opened).
+
+    Raises:
+        ImproperlyConfigured: no broker handles the scheme.
+    """
+    scheme = scheme_of(url)
+    path = _BUILTIN.get(scheme)
+    if path is None:
+        for entry in entry_points(group="celeriac.brokers"):
+            if entry.name == scheme:
+                path = entry.value
+                break
+    if path is None:
+        if scheme in _EXTRAS:
+            raise ImproperlyConfigured(
+                f"the {scheme}:// broker is not available in this version of celeriac"
+            )
+        raise ImproperlyConfigured(f"no broker for URL scheme {scheme!r} in {url!r}")
+    cls = _load(path)
+    from_url = getattr(cls, "from_url")
+    broker: Broker = from_url(url, transport_options=dict(transport_options or {}))
+    return broker

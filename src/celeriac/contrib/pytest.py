@@ -1,0 +1,1 @@
+"""pytest plugin; its fixtures arrive with the developer-experience work."""
