@@ -24,7 +24,7 @@ from typing import Any
 
 from celeriac.protocol import Message
 
-__all__ = ["DEAD_LETTER_QUEUE", "Broker", "Delivery"]
+__all__ = ["DEAD_LETTER_QUEUE", "Broker", "Delivery", "dead_letter_copy"]
 
 #: Where messages that cannot be decoded or routed are kept, unless configured otherwise.
 DEAD_LETTER_QUEUE = "celeriac.dead_letter"
@@ -60,6 +60,27 @@ class Delivery:
             "priority": self.message.priority,
             "redelivered": self.redelivered,
         }
+
+
+def dead_letter_copy(delivery: Delivery, reason: str) -> Message:
+    """The message to keep in the dead-letter queue: the original, plus why and whence.
+
+    Body, headers and properties are kept as they were; the headers
+    ``x-dead-letter-reason`` and ``x-dead-letter-queue`` are added.
+    """
+    original = delivery.message
+    headers = {
+        **original.headers,
+        "x-dead-letter-reason": reason,
+        "x-dead-letter-queue": delivery.queue,
+    }
+    return Message(
+        original.body,
+        headers,
+        dict(original.properties),
+        original.content_type,
+        original.content_encoding,
+    )
 
 
 class Broker(ABC):
@@ -133,25 +154,8 @@ class Broker(ABC):
         """Make sure ``queue`` exists (no-op for brokers that create queues on use)."""
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
-        """Move a message that cannot be handled to the dead-letter queue.
-
-        The original body, headers and properties are kept; the header
-        ``x-dead-letter-reason`` and ``x-dead-letter-queue`` are added.
-        """
-        original = delivery.message
-        headers = {
-            **original.headers,
-            "x-dead-letter-reason": reason,
-            "x-dead-letter-queue": delivery.queue,
-        }
-        kept = Message(
-            original.body,
-            headers,
-            dict(original.properties),
-            original.content_type,
-            original.content_encoding,
-        )
-        self.publish(kept, routing_key=DEAD_LETTER_QUEUE)
+        """Move a message that cannot be handled to the dead-letter queue, then ack it."""
+        self.publish(dead_letter_copy(delivery, reason), routing_key=DEAD_LETTER_QUEUE)
         self.ack(delivery)
 
     # -- asyncio face ------------------------------------------------------------

@@ -1,0 +1,32 @@
+"""Reading ``broker_transport_options`` values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from celeriac.exceptions import ImproperlyConfigured
+
+__all__ = ["float_option"]
+
+
+def float_option(options: Mapping[str, Any], name: str, default: float) -> float:
+    """The transport option ``name`` as a positive number of seconds, else ``default``.
+
+    Raises:
+        ImproperlyConfigured: the value is not a positive number.
+    """
+    value = options.get(name)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f"transport option {name!r} must be a number of seconds, not {value!r}"
+        ) from exc
+    if isinstance(value, bool) or number <= 0:
+        raise ImproperlyConfigured(
+            f"transport option {name!r} must be a positive number of seconds, not {value!r}"
+        )
+    return number

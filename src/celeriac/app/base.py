@@ -1,0 +1,348 @@
+"""``Celery``, the application: the composition root every other part hangs off."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import threading
+import zoneinfo
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
+
+from celeriac import _state
+from celeriac.app.config import Settings, environment_variable
+from celeriac.app.registry import TaskRegistry
+from celeriac.app.routing import Queue, Router
+from celeriac.app.sending import publish_task, republish_for_retry
+from celeriac.app.task import Context, Task
+from celeriac.backends.base import ResultBackend
+from celeriac.brokers.base import Broker
+from celeriac.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from celeriac.result import AsyncResult
+
+__all__ = ["Celery"]
+
+logger = logging.getLogger(__name__)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Celery:
+    """The application.
+
+    Args:
+        main: Name of the main module, used for task names defined in ``__main__``.
+        broker: Broker URL (``broker_url``); the embedded SQLite broker when unset.
+        backend: Result backend URL (``result_backend``); results are off when unset.
+        include: Modules the worker imports at start (``include``).
+        config_source: An object or module path to load settings from.
+        set_as_current: Make this the current app (used by ``shared_task``).
+        task_cls: The default base class of tasks made by ``@app.task``.
+        **settings: Any setting, by its lowercase name.
+    """
+
+    def __init__(
+        self,
+        main: str | None = None,
+        broker: str | None = None,
+        backend: str | None = None,
+        include: Sequence[str] | None = None,
+        config_source: Any = None,
+        set_as_current: bool = True,
+        task_cls: type[Task[Any, Any]] | str | None = None,
+        **settings: Any,
+    ) -> None:
+        self.main = main
+        self.conf = Settings()
+        if broker is not None:
+            self.conf.broker_url = broker
+        if backend is not None:
+            self.conf.result_backend = backend
+        if include is not None:
+            self.conf.include = list(include)
+        if config_source is not None:
+            self.conf.config_from_object(config_source)
+        self.conf.update(settings)
+        self.task_cls: type[Task[Any, Any]] = _resolve_task_cls(task_cls)
+        self._tasks = TaskRegistry()
+        self._shared_applied = 0
+        self._lock = threading.RLock()
+        self._broker: Broker | None = None
+        self._backend: ResultBackend | None = None
+        self._router: Router | None = None
+        if set_as_current:
+            self.set_current()
+
+    def __repr__(self) -> str:
+        return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    def set_current(self) -> None:
+        """Make this the current app."""
+        _state.set_current_app(self)
+
+    set_default = set_current
+
+    # -- configuration --------------------------------------------------------------
+
+    def config_from_object(self, obj: Any, namespace: str | None = None, **_: Any) -> None:
+        """Load settings from an object, module, or import path."""
+        self.conf.config_from_object(obj, namespace=namespace)
+        self._forget_engines()
+
+    def config_from_envvar(self, variable_name: str, silent: bool = False, **_: Any) -> bool:
+        """Load settings from the module named by environment variable ``variable_name``."""
+        module_name = environment_variable(variable_name)
+        if not module_name:
+            if silent:
+                return False
+            raise ImproperlyConfigured(
+                f"the environment variable {variable_name!r} is not set; it should name a "
+                "configuration module"
+            )
+        self.config_from_object(module_name)
+        return True
+
+    def _forget_engines(self) -> None:
+        self._router = None
+
+    @property
+    def timezone(self) -> dt.tzinfo:
+        """The configured time zone (UTC when unset)."""
+        name = self.conf.timezone
+        if not name or name.upper() == "UTC":
+            return dt.timezone.utc
+        try:
+            return zoneinfo.ZoneInfo(name)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ImproperlyConfigured(f"unknown time zone {name!r}") from exc
+
+    def now(self) -> dt.datetime:
+        """The current time, aware, in the configured time zone."""
+        return dt.datetime.now(self.timezone)
+
+    # -- tasks ----------------------------------------------------------------------
+
+    @property
+    def tasks(self) -> TaskRegistry:
+        """The task registry (shared tasks are added on first use)."""
+        definitions = _state.shared_task_definitions()
+        if self._shared_applied < len(definitions):
+            with self._lock:
+                for define in definitions[self._shared_applied :]:
+                    define(self)
+                self._shared_applied = len(definitions)
+        return self._tasks
+
+    @overload
+    def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def task(
+        self, *, bind: Literal[False] = False, name: str | None = None, **options: Any
+    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    @overload
+    def task(
+        self, *, bind: Literal[True], name: str | None = None, **options: Any
+    ) -> Callable[[Callable[..., R]], Task[..., R]]: ...
+    def task(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        """Turn a function into a task: ``@app.task`` or ``@app.task(name=..., ...)``."""
+        if fn is not None:
+            return self._make_task(fn, options)
+        return lambda function: self._make_task(function, options)
+
+    def _make_task(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
+        base = options.pop("base", None) or self.task_cls
+        task: Task[Any, Any] = base(fn, app=self, **options)
+        self.tasks.register(task)
+        return task
+
+    def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> Task[Any, Any]:
+        """Register a class-based task (an instance or a class to instantiate)."""
+        instance = task(app=self) if isinstance(task, type) else task
+        if instance._app is None:
+            instance._app = self
+        self.tasks.register(instance)
+        return instance
+
+    def import_default_modules(self) -> None:
+        """Import the modules in ``include`` and ``imports`` (the worker does, at start)."""
+        for module_name in [*self.conf.imports, *self.conf.include]:
+            importlib.import_module(module_name)
+
+    def autodiscover_tasks(
+        self, packages: Iterable[str], related_name: str = "tasks", force: bool = True
+    ) -> None:
+        """Import ``<package>.<related_name>`` for each package that has one."""
+        for package in packages:
+            try:
+                importlib.import_module(f"{package}.{related_name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{package}.{related_name}":
+                    raise
+
+    # -- engines ----------------------------------------------------------------------
+
+    @property
+    def broker_url(self) -> str:
+        """The broker URL in effect (the embedded default when none is set)."""
+        from celeriac.brokers.registry import DEFAULT_BROKER_URL
+
+        return self.conf.broker_url or DEFAULT_BROKER_URL
+
+    @property
+    def broker(self) -> Broker:
+        """The broker, connected on first use."""
+        if self._broker is None:
+            from celeriac.brokers.registry import broker_from_url
+
+            with self._lock:
+                if self._broker is None:
+                    broker = broker_from_url(
+                        self.broker_url, transport_options=self.conf.broker_transport_options
+                    )
+                    broker.open()
+                    self._broker = broker
+        return self._broker
+
+    @property
+    def backend(self) -> ResultBackend:
+        """The result backend (a disabled one when ``result_backend`` is unset)."""
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = self._make_backend()
+        return self._backend
+
+    def _make_backend(self) -> ResultBackend:
+        conf = self.conf
+        options: dict[str, Any] = {
+            "serializer": conf.result_serializer,
+            "accept": conf.result_accept_content or conf.accept_content,
+            "expires": _seconds(conf.result_expires),
+            "extended": conf.result_extended,
+        }
+        url = conf.result_backend
+        if not url:
+            from celeriac.backends.disabled import DisabledBackend
+
+            return DisabledBackend("disabled://", **options)
+        from celeriac.backends.registry import backend_from_url
+
+        backend = backend_from_url(url, **options)
+        backend.open()
+        return backend
+
+    @property
+    def router(self) -> Router:
+        """Resolves where tasks are sent (``task_routes``, ``task_queues``)."""
+        if self._router is None:
+            self._router = Router(
+                self.conf.task_routes,
+                {q.name: q for q in self.conf.task_queues or ()},
+                self.conf.task_default_queue,
+                self.conf.task_create_missing_queues,
+            )
+        return self._router
+
+    def default_queue(self) -> Queue:
+        """The queue workers consume when ``-Q`` is not given."""
+        conf = self.conf
+        name = conf.task_default_queue
+        queue = self.router.queue(name)
+        if conf.task_default_exchange or conf.task_default_routing_key:
+            from celeriac.app.routing import Exchange
+
+            exchange = Exchange(conf.task_default_exchange or name, conf.task_default_exchange_type)
+            queue = Queue(name, exchange, conf.task_default_routing_key or name)
+        return queue
+
+    def close(self) -> None:
+        """Close the broker and backend connections."""
+        with self._lock:
+            if self._broker is not None:
+                self._broker.close()
+                self._broker = None
+            if self._backend is not None:
+                self._backend.close()
+                self._backend = None
+
+    # -- calling --------------------------------------------------------------------
+
+    def send_task(
+        self,
+        name: str,
+        args: Iterable[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> AsyncResult[Any]:
+        """Send task ``name`` by name (it need not be registered here).
+
+        Options are Celery's ``apply_async`` options: countdown, eta, expires, queue,
+        routing_key, exchange, priority, task_id, headers, link, link_error,
+        ignore_result, serializer, compression, shadow, time_limit, soft_time_limit.
+        """
+        if self.conf.task_always_eager:
+            logger.warning("task_always_eager has no effect on send_task")
+        options.pop("producer", None)
+        options.pop("connection", None)
+        task_id = publish_task(self, name, args, kwargs, **options)
+        return self.AsyncResult(task_id, task_name=name)
+
+    def send_retry(
+        self,
+        task: Task[Any, Any],
+        request: Context,
+        *,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        eta: dt.datetime | None,
+        countdown: float | None,
+        **options: Any,
+    ) -> None:
+        """Publish the retry of a running task (used by ``Task.retry``)."""
+        republish_for_retry(
+            self, task, request, args=args, kwargs=kwargs, eta=eta, countdown=countdown, **options
+        )
+
+    def AsyncResult(  # noqa: N802 - Celery's name
+        self, task_id: str, *, task_name: str | None = None, **_: Any
+    ) -> AsyncResult[Any]:
+        """A result handle for ``task_id``."""
+        from celeriac.result import AsyncResult
+
+        return AsyncResult(task_id, app=self, task_name=task_name)
+
+    # -- command line ---------------------------------------------------------------
+
+    def start(self, argv: list[str] | None = None) -> None:
+        """Run the ``celeriac`` command line with this app (``python -m proj.celery``)."""
+        from celeriac.cli.main import run_with_app
+
+        run_with_app(self, argv)
+
+    def worker_main(self, argv: list[str] | None = None) -> None:
+        """Run ``celeriac worker`` with this app; ``argv`` starts with ``worker``."""
+        argv = list(argv or ["worker"])
+        if not argv or argv[0] != "worker":
+            raise ValueError("worker_main() argv must start with 'worker'")
+        self.start(argv)
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value) if value else None
+
+
+def _resolve_task_cls(task_cls: type[Task[Any, Any]] | str | None) -> type[Task[Any, Any]]:
+    if task_cls is None:
+        return Task
+    if isinstance(task_cls, str):
+        module_name, _, attr = task_cls.partition(":")
+        resolved = getattr(importlib.import_module(module_name), attr)
+        if not (isinstance(resolved, type) and issubclass(resolved, Task)):
+            raise ImproperlyConfigured(f"{task_cls} is not a Task class")
+        return resolved
+    return task_cls

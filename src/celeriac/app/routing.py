@@ -1,0 +1,204 @@
+"""Where a task message goes: ``task_routes``, queues and exchanges.
+
+Routers are tried in order; the first that returns a route wins. A route is a dict
+(``{"queue": "hipri"}``, optionally ``exchange``, ``routing_key``, ``priority``) or a
+queue name. Options given at call time win over routes.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from celeriac.exceptions import ImproperlyConfigured
+
+__all__ = ["Exchange", "Queue", "Route", "Router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """An exchange, as kombu's ``Exchange`` names it."""
+
+    name: str = ""
+    type: str = "direct"
+    durable: bool = True
+    auto_delete: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """A queue and how it is bound, as kombu's ``Queue`` names it."""
+
+    name: str
+    exchange: Exchange | str | None = None
+    routing_key: str | None = None
+    durable: bool = True
+    exclusive: bool = False
+    auto_delete: bool = False
+    queue_arguments: Mapping[str, Any] | None = None
+    max_priority: int | None = None
+
+    @property
+    def exchange_name(self) -> str:
+        """The exchange's name (the queue's own name when none was given)."""
+        if isinstance(self.exchange, Exchange):
+            return self.exchange.name
+        return self.exchange if self.exchange is not None else self.name
+
+    @property
+    def exchange_type(self) -> str:
+        """The exchange's type, ``direct`` unless an :class:`Exchange` says otherwise."""
+        return self.exchange.type if isinstance(self.exchange, Exchange) else "direct"
+
+    @property
+    def key(self) -> str:
+        """The binding key (the queue's name when none was given)."""
+        return self.routing_key if self.routing_key is not None else self.name
+
+    def as_dict(self) -> dict[str, Any]:
+        """The queue as ``inspect active_queues`` shows it."""
+        return {
+            "name": self.name,
+            "exchange": {"name": self.exchange_name, "type": self.exchange_type},
+            "routing_key": self.key,
+            "durable": self.durable,
+            "exclusive": self.exclusive,
+            "auto_delete": self.auto_delete,
+            "queue_arguments": dict(self.queue_arguments or {}),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """Where one message is published."""
+
+    queue: str
+    exchange: str = ""
+    routing_key: str = ""
+    priority: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+RouterFunction = Callable[..., Any]
+
+
+def _compile_map(mapping: Mapping[Any, Any]) -> RouterFunction:
+    exact: dict[str, Any] = {}
+    patterns: list[tuple[re.Pattern[str], Any]] = []
+    for key, route in mapping.items():
+        if isinstance(key, re.Pattern):
+            patterns.append((key, route))
+        elif isinstance(key, str) and any(ch in key for ch in "*?["):
+            patterns.append((re.compile(fnmatch.translate(key)), route))
+        else:
+            exact[str(key)] = route
+
+    def route_by_name(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in exact:
+            return exact[name]
+        for pattern, route in patterns:
+            if pattern.match(name):
+                return route
+        return None
+
+    return route_by_name
+
+
+def _compile_one(item: Any) -> RouterFunction:
+    if isinstance(item, Mapping):
+        return _compile_map(item)
+    if isinstance(item, str):
+        module_name, _, attr = item.rpartition(".") if ":" not in item else item.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            raise ImproperlyConfigured(f"cannot import router {item!r}: {exc}") from exc
+        return _compile_one(target)
+    if callable(item):
+        return item
+    raise ImproperlyConfigured(f"task_routes entry {item!r} is not a dict, a router or a path")
+
+
+def compile_routers(setting: Any) -> list[RouterFunction]:
+    """Turn the ``task_routes`` setting into a list of router functions."""
+    if setting is None:
+        return []
+    items: Iterable[Any] = setting if isinstance(setting, list | tuple) else [setting]
+    return [_compile_one(item) for item in items]
+
+
+class Router:
+    """Resolves a task name and call options to a :class:`Route`.
+
+    Args:
+        routes: The ``task_routes`` setting.
+        queues: Declared queues (``task_queues``), by name.
+        default_queue: ``task_default_queue``.
+        create_missing: ``task_create_missing_queues``.
+    """
+
+    def __init__(
+        self,
+        routes: Any,
+        queues: Mapping[str, Queue],
+        default_queue: str,
+        create_missing: bool = True,
+    ) -> None:
+        self._routers = compile_routers(routes)
+        self.queues = dict(queues)
+        self.default_queue = default_queue
+        self.create_missing = create_missing
+
+    def queue(self, name: str) -> Queue:
+        """The declared queue ``name``, created on demand when allowed."""
+        found = self.queues.get(name)
+        if found is None:
+            if not self.create_missing:
+                raise ImproperlyConfigured(
+                    f"queue {name!r} is not in task_queues and task_create_missing_queues is off"
+                )
+            found = self.queues[name] = Queue(name, Exchange(name), name)
+        return found
+
+    def _lookup(self, name: str, args: Any, kwargs: Any, options: dict[str, Any]) -> Any:
+        for router in self._routers:
+            try:
+                route = router(name, args, kwargs, options, task=None)
+            except TypeError:
+                route = router(name, args, kwargs, options)
+            if route:
+                return route
+        return None
+
+    def route(
+        self,
+        name: str,
+        args: Any = (),
+        kwargs: Any = None,
+        options: dict[str, Any] | None = None,
+    ) -> Route:
+        """Where a call of task ``name`` with these options goes."""
+        options = options or {}
+        found = self._lookup(name, args, kwargs or {}, options)
+        route: dict[str, Any] = {"queue": found} if isinstance(found, str) else dict(found or {})
+        for key in ("queue", "exchange", "routing_key", "priority"):
+            if options.get(key) is not None:
+                route[key] = options[key]
+        queue_value = route.get("queue") or self.default_queue
+        queue = queue_value if isinstance(queue_value, Queue) else self.queue(str(queue_value))
+        exchange = route.get("exchange")
+        exchange_name = exchange.name if isinstance(exchange, Exchange) else exchange
+        routing_key = route.get("routing_key")
+        if not exchange_name and not routing_key and queue.exchange_type == "direct":
+            # Celery publishes straight to the queue through the default exchange.
+            exchange_name, routing_key = "", queue.name
+        return Route(
+            queue=queue.name,
+            exchange=exchange_name if exchange_name is not None else queue.exchange_name,
+            routing_key=routing_key if routing_key is not None else queue.key,
+            priority=route.get("priority"),
+        )

@@ -1,0 +1,189 @@
+"""Turning a call into a published message: times, parent links, routing, protocol."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from celeriac import _state
+from celeriac.canvas import Signature, maybe_signature
+from celeriac.protocol import build_task_message
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.app.task import Context, Task
+
+__all__ = ["publish_task", "republish_for_retry"]
+
+logger = logging.getLogger(__name__)
+
+
+def _as_datetime(app: Celery, value: Any, now: dt.datetime) -> dt.datetime | None:
+    """A countdown in seconds, a datetime, or an ISO string, as an aware datetime."""
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return now + dt.timedelta(seconds=value)
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=app.timezone)
+        return value.astimezone(dt.timezone.utc)
+    raise TypeError(f"expected seconds or a datetime, not {value!r}")
+
+
+def _signature_list(value: Any, app: Celery) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    items: Iterable[Any] = value if isinstance(value, list | tuple) else [value]
+    sigs = [maybe_signature(item, app) for item in items]
+    return [dict(sig) for sig in sigs if sig is not None] or None
+
+
+def publish_task(
+    app: Celery,
+    name: str,
+    args: Iterable[Any] | None = None,
+    kwargs: dict[str, Any] | None = None,
+    *,
+    countdown: float | None = None,
+    eta: dt.datetime | str | None = None,
+    expires: float | dt.datetime | str | None = None,
+    task_id: str | None = None,
+    link: Any = None,
+    link_error: Any = None,
+    add_to_parent: bool = True,
+    group_id: str | None = None,
+    group_index: int | None = None,
+    retries: int = 0,
+    chord: Any = None,
+    chain: Any = None,
+    reply_to: str | None = None,
+    time_limit: float | None = None,
+    soft_time_limit: float | None = None,
+    root_id: str | None = None,
+    parent_id: str | None = None,
+    shadow: str | None = None,
+    serializer: str | None = None,
+    compression: str | None = None,
+    headers: dict[str, Any] | None = None,
+    ignore_result: bool | None = None,
+    **options: Any,
+) -> str:
+    """Build and publish one task message; return its task id.
+
+    Raises:
+        EncodeError: the arguments cannot be serialized (nothing is published).
+    """
+    conf = app.conf
+    task_id = task_id or str(uuid.uuid4())
+    args = list(args or ())
+    kwargs = dict(kwargs or {})
+    running = _state.current_task_and_request()
+    parent: Context | None = running[1] if running else None
+    if parent is not None and parent.id:
+        parent_id = parent_id or parent.id
+        root_id = root_id or parent.root_id or parent.id
+    now = dt.datetime.now(dt.timezone.utc)
+    eta_at = _as_datetime(app, countdown, now) if countdown is not None else None
+    eta_at = eta_at or _as_datetime(app, eta, now)
+    expires_at = _as_datetime(app, expires, now)
+    route = app.router.route(name, args, kwargs, options)
+    priority = route.priority
+    if priority is None:
+        priority = conf.task_default_priority or 0
+    chord_sig = maybe_signature(chord, app)
+    message = build_task_message(
+        name=name,
+        task_id=task_id,
+        args=args,
+        kwargs=kwargs,
+        serializer=serializer or conf.task_serializer,
+        compression=compression or conf.task_compression,
+        eta=eta_at,
+        expires=expires_at,
+        retries=retries,
+        group_id=group_id,
+        group_index=group_index,
+        root_id=root_id,
+        parent_id=parent_id,
+        shadow=shadow,
+        time_limit=time_limit,
+        soft_time_limit=soft_time_limit,
+        callbacks=_signature_list(link, app),
+        errbacks=_signature_list(link_error, app),
+        chain=_signature_list(chain, app),
+        chord=dict(chord_sig) if chord_sig is not None else None,
+        origin=None,
+        ignore_result=bool(conf.task_ignore_result if ignore_result is None else ignore_result),
+        reply_to=reply_to or "",
+        priority=int(priority),
+        headers=headers,
+        now=now,
+    )
+    due = eta_at.timestamp() if eta_at is not None and eta_at > now else None
+    app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
+    if parent is not None and add_to_parent:
+        parent.children.append([[task_id, None], None])
+    return task_id
+
+
+def republish_for_retry(
+    app: Celery,
+    task: Task[Any, Any],
+    request: Context,
+    *,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    eta: dt.datetime | None,
+    countdown: float | None,
+    **options: Any,
+) -> None:
+    """Send ``request`` again under the same id with ``retries + 1`` (``Task.retry``)."""
+    hard, soft = request.timelimit
+    custom_headers = {
+        key: value
+        for key, value in (request.headers or {}).items()
+        if key not in _PROTOCOL_HEADERS
+    }
+    delivery = request.delivery_info or {}
+    publish_task(
+        app,
+        task.name,
+        args,
+        kwargs,
+        countdown=countdown,
+        eta=eta,
+        expires=options.pop("expires", request.expires),
+        task_id=request.id,
+        retries=request.retries + 1,
+        group_id=request.group,
+        group_index=request.group_index,
+        root_id=request.root_id,
+        parent_id=request.id,
+        reply_to=request.reply_to,
+        time_limit=options.pop("time_limit", hard),
+        soft_time_limit=options.pop("soft_time_limit", soft),
+        link=[Signature(s) for s in request.callbacks or ()] or None,
+        link_error=[Signature(s) for s in request.errbacks or ()] or None,
+        chain=request.chain,
+        chord=request.chord,
+        shadow=request.shadow,
+        headers=custom_headers,
+        add_to_parent=False,
+        queue=options.pop("queue", delivery.get("routing_key")),
+        **options,
+    )
+
+
+_PROTOCOL_HEADERS = frozenset(
+    {
+        "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries",
+        "timelimit", "root_id", "parent_id", "argsrepr", "kwargsrepr", "origin",
+        "ignore_result", "replaced_task_nesting", "stamped_headers", "stamps", "compression",
+    }
+)

@@ -1,0 +1,418 @@
+"""An in-process broker for tests: ``memory://`` or ``memory://name``.
+
+It behaves like the SQLite broker (priority 0..255 highest first, then FIFO; eta; leases
+with ``visibility_timeout``; ``redelivered``; ``peek``, ``purge``, ``size``), but keeps
+messages in a dict. Headers and properties go through the same JSON encoding as on a
+real broker, so what a consumer receives is a copy, never the producer's objects.
+
+Sharing:
+    Brokers built in one process from the same name share one store, like kombu's
+    ``memory://`` transport: ``memory://`` is the store named ``""``, ``memory://tests``
+    the store named ``tests``. The stores live in a module-level dict for the life of
+    the process; :meth:`MemoryBroker.reset` empties one (use a fresh name per test, or
+    reset between tests).
+
+Threads and asyncio:
+    A ``threading.Condition`` guards each store. ``get`` waits on it; ``afetch`` waits on
+    an ``asyncio.Event`` that ``publish`` sets through ``loop.call_soon_threadsafe``, so
+    no thread is tied up per waiting call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, final
+from urllib.parse import urlsplit
+
+from celeriac._internal.transport_options import float_option
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery
+from celeriac.exceptions import BrokerError, DecodeError, EncodeError, ImproperlyConfigured
+from celeriac.protocol import Message
+from celeriac.serialization import json_dumps, json_loads
+
+__all__ = ["MemoryBroker"]
+
+logger = logging.getLogger(__name__)
+
+_Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event]
+
+
+@dataclass(slots=True, eq=False)
+class _Entry:
+    id: int
+    queue: str
+    priority: int
+    not_before: float
+    body: bytes
+    headers: str
+    properties: str
+    content_type: str
+    content_encoding: str
+    exchange: str
+    routing_key: str
+    redelivered: bool = False
+    leased_until: float | None = None
+    token: str | None = None
+
+    def is_leased(self, now: float) -> bool:
+        return self.leased_until is not None and self.leased_until >= now
+
+    def is_ready(self, now: float) -> bool:
+        return not self.is_leased(now) and self.not_before <= now
+
+    def due(self) -> float:
+        """When this entry becomes deliverable, if it is not now."""
+        return self.leased_until if self.leased_until is not None else self.not_before
+
+    def message(self) -> Message:
+        return Message(
+            self.body,
+            json_loads(self.headers),
+            json_loads(self.properties),
+            self.content_type,
+            self.content_encoding,
+        )
+
+
+@final
+class _Store:
+    """The messages of one named store, and who is waiting for them."""
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.queues: dict[str, dict[int, _Entry]] = {}
+        self.ids = itertools.count(1)
+        self.waiters: set[_Waiter] = set()
+
+    def notify(self) -> None:
+        """Wake every waiter (caller holds ``condition``)."""
+        self.condition.notify_all()
+        for waiter in list(self.waiters):
+            loop, event = waiter
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # that loop is closed
+                self.waiters.discard(waiter)
+
+    def clear(self) -> None:
+        with self.condition:
+            self.queues.clear()
+
+
+_STORES: dict[str, _Store] = {}
+_STORES_LOCK = threading.Lock()
+
+
+def _store_named(name: str) -> _Store:
+    with _STORES_LOCK:
+        store = _STORES.get(name)
+        if store is None:
+            store = _STORES[name] = _Store()
+        return store
+
+
+def _json(value: dict[str, Any], what: str) -> str:
+    try:
+        return json_dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise EncodeError(f"message {what} cannot be encoded as JSON: {exc}") from exc
+
+
+def _tag(delivery: Delivery) -> tuple[int, str]:
+    tag = delivery.tag
+    if not (isinstance(tag, tuple) and len(tag) == 2):
+        raise BrokerError(f"delivery tag {tag!r} was not made by the memory broker")
+    return int(tag[0]), str(tag[1])
+
+
+@final
+class MemoryBroker(Broker):
+    """A broker keeping messages in this process's memory.
+
+    Args:
+        name: The store to use; brokers with the same name share messages.
+        url: The URL it was built from, for display.
+        visibility_timeout: Seconds a lease lasts without renewal.
+    """
+
+    def __init__(
+        self, *, name: str = "", url: str = "", visibility_timeout: float = 3600.0
+    ) -> None:
+        self.name = name
+        self.url = url or f"memory://{name}"
+        self.visibility_timeout = visibility_timeout
+        self._store = _store_named(name)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, transport_options: Mapping[str, Any] | None = None
+    ) -> MemoryBroker:
+        """Build a broker from ``memory://`` or ``memory://name``.
+
+        Raises:
+            ImproperlyConfigured: the URL is not a ``memory://`` URL.
+        """
+        parts = urlsplit(url)
+        if parts.scheme != "memory":
+            raise ImproperlyConfigured(f"broker URL {url!r} is not a memory:// URL")
+        options = transport_options or {}
+        return cls(
+            name=(parts.netloc + parts.path).strip("/"),
+            url=url,
+            visibility_timeout=float_option(options, "visibility_timeout", 3600.0),
+        )
+
+    @classmethod
+    def reset(cls, name: str = "") -> None:
+        """Delete every message of the store ``name`` (for tests)."""
+        _store_named(name).clear()
+
+    def __repr__(self) -> str:
+        return f"<MemoryBroker {self.name!r}>"
+
+    # -- blocking face -------------------------------------------------------------
+
+    def publish(
+        self,
+        message: Message,
+        *,
+        exchange: str = "",
+        routing_key: str,
+        eta: float | None = None,
+    ) -> None:
+        """Append ``message`` to the queue named ``routing_key`` (the exchange is kept
+        for ``delivery_info`` only)."""
+        now = time.time()
+        headers = _json(message.headers, "headers")
+        properties = _json(message.properties, "properties")
+        store = self._store
+        with store.condition:
+            entry = _Entry(
+                id=next(store.ids),
+                queue=routing_key,
+                priority=min(max(message.priority, 0), 255),
+                not_before=now if eta is None else eta,
+                body=bytes(message.body),
+                headers=headers,
+                properties=properties,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                exchange=exchange,
+                routing_key=routing_key,
+            )
+            store.queues.setdefault(routing_key, {})[entry.id] = entry
+            store.notify()
+
+    def get(self, queues: Sequence[str], timeout: float | None = None) -> Delivery | None:
+        """Lease the best ready message of ``queues``, waiting up to ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._store.condition:
+            while True:
+                batch, due = self._reserve(queues, 1)
+                if batch:
+                    return batch[0]
+                wait = None if deadline is None else deadline - time.monotonic()
+                if wait is not None and wait <= 0:
+                    return None
+                if due is not None:
+                    until_due = max(due - time.time(), 0.001)
+                    wait = until_due if wait is None else min(wait, until_due)
+                self._store.condition.wait(wait)
+
+    def ack(self, delivery: Delivery) -> None:
+        """Delete the message, unless its lease was lost (then log a warning)."""
+        with self._store.condition:
+            entry = self._leased_entry(delivery, "ack")
+            if entry is not None:
+                del self._store.queues[entry.queue][entry.id]
+
+    def requeue(self, delivery: Delivery) -> None:
+        """Make the message deliverable again, marked redelivered (if still leased)."""
+        with self._store.condition:
+            entry = self._leased_entry(delivery, "requeue")
+            if entry is not None:
+                entry.leased_until = entry.token = None
+                entry.redelivered = True
+                self._store.notify()
+
+    def renew(self, deliveries: Sequence[Delivery]) -> None:
+        """Push the leases still held back to ``visibility_timeout`` from now."""
+        until = time.time() + self.visibility_timeout
+        with self._store.condition:
+            for delivery in deliveries:
+                entry = self._leased_entry(delivery, "renew")
+                if entry is not None:
+                    entry.leased_until = until
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move the message to :data:`DEAD_LETTER_QUEUE` atomically (if still leased)."""
+        headers = {
+            **delivery.message.headers,
+            "x-dead-letter-reason": reason,
+            "x-dead-letter-queue": delivery.queue,
+        }
+        encoded = _json(headers, "headers")
+        store = self._store
+        with store.condition:
+            entry = self._leased_entry(delivery, "dead-letter")
+            if entry is None:
+                return
+            del store.queues[entry.queue][entry.id]
+            entry.queue = entry.routing_key = DEAD_LETTER_QUEUE
+            entry.exchange = ""
+            entry.headers = encoded
+            entry.not_before = time.time()
+            entry.leased_until = entry.token = None
+            entry.redelivered = False
+            store.queues.setdefault(DEAD_LETTER_QUEUE, {})[entry.id] = entry
+            store.notify()
+
+    def purge(self, queue: str) -> int:
+        """Delete the messages of ``queue`` that are not leased; return how many."""
+        now = time.time()
+        with self._store.condition:
+            entries = self._store.queues.get(queue, {})
+            doomed = [key for key, entry in entries.items() if not entry.is_leased(now)]
+            for key in doomed:
+                del entries[key]
+            return len(doomed)
+
+    def size(self, queue: str) -> int:
+        """How many messages of ``queue`` are not leased, eta-delayed ones included."""
+        now = time.time()
+        with self._store.condition:
+            entries = self._store.queues.get(queue, {})
+            return sum(1 for entry in entries.values() if not entry.is_leased(now))
+
+    def peek(self, queue: str, limit: int = 100) -> list[Message]:
+        """Up to ``limit`` ready messages of ``queue``, oldest first, left unleased."""
+        now = time.time()
+        with self._store.condition:
+            entries = self._store.queues.get(queue, {}).values()
+            ready = sorted((e for e in entries if e.is_ready(now)), key=lambda e: e.id)
+            return [entry.message() for entry in ready[:limit]]
+
+    # -- asyncio face: every operation but waiting is a few dict operations ----------
+
+    async def aopen(self) -> None:
+        """Nothing to open."""
+
+    async def aclose(self) -> None:
+        """Nothing to close."""
+
+    async def afetch(
+        self, queues: Sequence[str], *, limit: int, timeout: float
+    ) -> list[Delivery]:
+        """Lease up to ``limit`` messages, waiting up to ``timeout`` for the first."""
+        deadline = time.monotonic() + timeout
+        store = self._store
+        waiter: _Waiter = (asyncio.get_running_loop(), asyncio.Event())
+        try:
+            while True:
+                with store.condition:
+                    batch, due = self._reserve(queues, limit)
+                    if not batch:
+                        waiter[1].clear()
+                        store.waiters.add(waiter)
+                if batch:
+                    return batch
+                wait = deadline - time.monotonic()
+                if wait <= 0:
+                    return []
+                if due is not None:
+                    wait = min(wait, max(due - time.time(), 0.001))
+                try:
+                    await asyncio.wait_for(waiter[1].wait(), wait)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            with store.condition:
+                store.waiters.discard(waiter)
+
+    async def aack(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack several deliveries."""
+        for delivery in deliveries:
+            self.ack(delivery)
+
+    async def arequeue(self, deliveries: Sequence[Delivery]) -> None:
+        """Requeue several deliveries."""
+        for delivery in deliveries:
+            self.requeue(delivery)
+
+    async def arenew(self, deliveries: Sequence[Delivery]) -> None:
+        """Renew several leases."""
+        self.renew(deliveries)
+
+    async def apublish(
+        self, message: Message, *, exchange: str = "", routing_key: str, eta: float | None = None
+    ) -> None:
+        """Publish from the event loop."""
+        self.publish(message, exchange=exchange, routing_key=routing_key, eta=eta)
+
+    async def adead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Dead-letter from the event loop."""
+        self.dead_letter(delivery, reason)
+
+    # -- internals (callers hold the store's condition) -------------------------------
+
+    def _reserve(
+        self, queues: Sequence[str], limit: int
+    ) -> tuple[list[Delivery], float | None]:
+        now = time.time()
+        ready: list[_Entry] = []
+        due: list[float] = []
+        for queue in dict.fromkeys(queues):
+            for entry in self._store.queues.get(queue, {}).values():
+                if entry.is_ready(now):
+                    ready.append(entry)
+                else:
+                    due.append(entry.due())
+        chosen = heapq.nsmallest(limit, ready, key=lambda e: (-e.priority, e.id))
+        if not chosen:
+            return [], min(due, default=None)
+        token = uuid.uuid4().hex
+        deliveries = []
+        for entry in chosen:
+            entry.redelivered = entry.redelivered or entry.leased_until is not None
+            entry.leased_until = now + self.visibility_timeout
+            entry.token = token
+            deliveries.append(
+                Delivery(
+                    message=self._decode(entry),
+                    queue=entry.queue,
+                    tag=(entry.id, token),
+                    exchange=entry.exchange,
+                    routing_key=entry.routing_key,
+                    redelivered=entry.redelivered,
+                )
+            )
+        return deliveries, None
+
+    @staticmethod
+    def _decode(entry: _Entry) -> Message:
+        try:
+            return entry.message()
+        except (ValueError, DecodeError) as exc:  # only reachable through a bug
+            raise BrokerError(f"stored message {entry.id} cannot be decoded: {exc}") from exc
+
+    def _leased_entry(self, delivery: Delivery, action: str) -> _Entry | None:
+        row_id, token = _tag(delivery)
+        entry = self._store.queues.get(delivery.queue, {}).get(row_id)
+        if entry is not None and entry.token == token:
+            return entry
+        logger.warning(
+            "%s of message %s from queue %r ignored: its lease ran out and it was"
+            " delivered again, or it was already acked",
+            action,
+            row_id,
+            delivery.queue,
+        )
+        return None

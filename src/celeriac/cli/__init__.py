@@ -1,0 +1,1 @@
+"""The ``celeriac`` command line: one thin module per command."""

@@ -1,0 +1,146 @@
+"""What every command shares: the context object, grouped help, logging set-up."""
+
+from __future__ import annotations
+
+import logging.config
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from celeriac.app.base import Celery
+from celeriac.exceptions import ImproperlyConfigured
+
+__all__ = [
+    "CLIContext",
+    "CommaList",
+    "GroupedCommand",
+    "GroupedOption",
+    "LogLevel",
+    "setup_logging",
+]
+
+LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
+
+
+class CLIContext:
+    """The global options, and the app they name (loaded on first use)."""
+
+    def __init__(
+        self,
+        *,
+        app_name: str | None = None,
+        broker: str | None = None,
+        result_backend: str | None = None,
+        config: str | None = None,
+        workdir: str | None = None,
+        quiet: bool = False,
+        no_color: bool = False,
+        preset_app: Celery | None = None,
+    ) -> None:
+        self.app_name = app_name
+        self.broker = broker
+        self.result_backend = result_backend
+        self.config = config
+        self.workdir = workdir
+        self.quiet = quiet
+        self.no_color = no_color
+        self._app = preset_app
+
+    @property
+    def app(self) -> Celery:
+        """The app, configured with the global options."""
+        if self._app is None:
+            if self.workdir:
+                os.chdir(self.workdir)
+            if self.app_name:
+                from celeriac.cli.loading import find_app
+
+                try:
+                    self._app = find_app(self.app_name)
+                except ImproperlyConfigured as exc:
+                    raise click.ClickException(str(exc)) from exc
+            else:
+                self._app = Celery("default")
+            if self.config:
+                self._app.config_from_object(self.config)
+            overrides: dict[str, Any] = {}
+            if self.broker:
+                overrides["broker_url"] = self.broker
+            if self.result_backend:
+                overrides["result_backend"] = self.result_backend
+            if overrides:
+                self._app.conf.override(**overrides)
+        return self._app
+
+    def echo(self, text: str = "", *, err: bool = False) -> None:
+        """Print unless ``--quiet``."""
+        if not self.quiet or err:
+            click.echo(text, err=err)
+
+
+class CommaList(click.ParamType):
+    """A comma-separated list option (``-Q a,b``); repeated flags add up."""
+
+    name = "COMMA SEPARATED LIST"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, list | tuple):
+            return list(value)
+        return [item.strip() for item in str(value).split(",") if item.strip()]
+
+
+def flatten(values: Sequence[Sequence[str]] | None) -> list[str]:
+    """Flatten repeated :class:`CommaList` values."""
+    return [item for group in values or () for item in group]
+
+
+class LogLevel(click.Choice):
+    """A log level name, any case (``-l info``), shown upper-case."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return super().convert(str(value).upper(), param, ctx)
+
+
+class GroupedOption(click.Option):
+    """An option shown under a heading (``Worker Options``, ``Pool Options`` ...)."""
+
+    def __init__(self, *args: Any, help_group: str = "Options", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help_group = help_group
+
+
+class GroupedCommand(click.Command):
+    """A command whose ``--help`` lists options under their headings, in order."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        groups: dict[str, list[tuple[str, str]]] = {}
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            group = getattr(param, "help_group", "Options")
+            groups.setdefault(group, []).append(record)
+        options = groups.pop("Options", [])
+        for name, records in [*groups.items(), ("Options", options)]:
+            if records:
+                with formatter.section(name):
+                    formatter.write_dl(records)
+
+
+def setup_logging(loglevel: str, logfile: str | None = None) -> None:
+    """Configure the root logger (only the command line does this)."""
+    handler: dict[str, Any] = {"class": "logging.StreamHandler", "formatter": "plain"}
+    if logfile:
+        handler = {"class": "logging.FileHandler", "filename": logfile, "formatter": "plain"}
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"plain": {"format": LOG_FORMAT}},
+            "handlers": {"default": handler},
+            "root": {"handlers": ["default"], "level": loglevel.upper().replace("FATAL", "CRITICAL")},
+        }
+    )

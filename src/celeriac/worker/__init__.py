@@ -1,0 +1,1 @@
+"""The worker: consume task messages, run them in a pool, acknowledge them."""

@@ -1,0 +1,265 @@
+"""The consumer: lease messages, hand them to the pool, acknowledge them.
+
+Runs on the worker's event loop. It keeps at most ``prefetch_limit`` messages leased
+(reserved plus running), dispatches a reserved message only when the pool has a free
+slot, acks early (when the task is handed over) or late (when it finished), and renews
+the leases of everything it holds so no other worker gets them while they are here.
+Messages it cannot read go to the dead-letter queue; they are never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac import serialization, states
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
+from celeriac.exceptions import CeleriacError, NotRegistered
+from celeriac.protocol import TaskMessage, parse_task_message
+from celeriac.worker.execute import INVALID, Outcome, run_task
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.pools.base import Pool
+
+__all__ = ["Consumer"]
+
+logger = logging.getLogger(__name__)
+
+
+class _Job:
+    __slots__ = ("acked", "delivery", "message")
+
+    def __init__(self, delivery: Delivery, message: TaskMessage) -> None:
+        self.delivery = delivery
+        self.message = message
+        self.acked = False
+
+
+class Consumer:
+    """Moves messages from the broker through the pool.
+
+    Args:
+        app: The app (tasks, settings, broker, backend).
+        pool: A started pool.
+        queues: Queue names to consume from.
+        hostname: This worker's node name.
+        prefetch_limit: Most messages held at once; 0 means no limit.
+        fetch_timeout: Seconds one fetch waits before the loop looks around again.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        pool: Pool,
+        queues: Sequence[str],
+        *,
+        hostname: str,
+        prefetch_limit: int,
+        fetch_timeout: float = 1.0,
+    ) -> None:
+        self.app = app
+        self.pool = pool
+        self.queues = list(queues)
+        self.hostname = hostname
+        self.prefetch_limit = prefetch_limit or 10_000
+        self.fetch_timeout = fetch_timeout
+        self.accept = serialization.resolve_accept(app.conf.accept_content)
+        self.dead_letter_queue = DEAD_LETTER_QUEUE
+        self.reserved: collections.deque[_Job] = collections.deque()
+        self.active: dict[int, _Job] = {}
+        self.processed = 0
+        self._acks: list[Delivery] = []
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._stopping = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop` is called."""
+        self._loop = asyncio.get_running_loop()
+        broker = self.app.broker
+        renew = asyncio.create_task(self._renew_leases())
+        try:
+            while not self._stopping:
+                room = self.prefetch_limit - len(self.reserved) - len(self.active)
+                if room <= 0:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                deliveries = await broker.afetch(
+                    self.queues, limit=room, timeout=self.fetch_timeout
+                )
+                for delivery in deliveries:
+                    await self._receive(delivery)
+                await self._dispatch()
+                await self._flush_acks()
+        finally:
+            renew.cancel()
+
+    def stop(self) -> None:
+        """Stop fetching; what is reserved stays until :meth:`release` or :meth:`drain`."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def drain(self) -> None:
+        """Wait until every running task has finished (warm shutdown)."""
+        await self._idle.wait()
+        await self._flush_acks()
+
+    async def release(self, *, include_active: bool) -> None:
+        """Give reserved (and, for a cold stop, late-ack running) messages back."""
+        back = [job.delivery for job in self.reserved]
+        self.reserved.clear()
+        if include_active:
+            back += [job.delivery for job in self.active.values() if not job.acked]
+        await self._flush_acks()
+        if back:
+            logger.info("Returning %d unstarted message(s) to the broker", len(back))
+            await self.app.broker.arequeue(back)
+
+    # -- receiving --------------------------------------------------------------------
+
+    async def _receive(self, delivery: Delivery) -> None:
+        message = delivery.message
+        content_type = message.content_type or "application/data"
+        if content_type not in self.accept:
+            await self._dead_letter(delivery, f"content type {content_type!r} is not accepted")
+            return
+        try:
+            task_message = parse_task_message(message, self.accept)
+        except CeleriacError as exc:
+            await self._dead_letter(delivery, f"invalid task message: {exc}")
+            return
+        name, task_id = task_message.name, task_message.id
+        logger.info("Task %s[%s] received", name, task_id, extra={"task_id": task_id})
+        if name not in self.app.tasks:
+            logger.error(
+                "Received unregistered task of type %r. The message has been ignored and "
+                "discarded (task id %s).", name, task_id, extra={"task_id": task_id},
+            )
+            await asyncio.to_thread(self.app.backend.mark_as_failure, task_id, NotRegistered(name))
+            self._acks.append(delivery)
+            return
+        if task_message.expires is not None and task_message.expires <= self.app.now():
+            logger.info("Task %s[%s] expired, not running", name, task_id)
+            await asyncio.to_thread(self.app.backend.mark_as_revoked, task_id, "expired")
+            self._acks.append(delivery)
+            return
+        eta = task_message.eta
+        if eta is not None and eta > self.app.now() and self.app.broker.supports_eta:
+            # A peer published it without broker-side ETA: hand it back, held until due.
+            await self.app.broker.apublish(
+                message, exchange=delivery.exchange, routing_key=delivery.routing_key or
+                delivery.queue, eta=eta.timestamp(),
+            )
+            self._acks.append(delivery)
+            return
+        self.reserved.append(_Job(delivery, task_message))
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        task_id = delivery.message.headers.get("id") if isinstance(
+            delivery.message.headers, dict) else None
+        logger.error(
+            "Moving message %s from queue %r to %r: %s",
+            task_id or delivery.tag, delivery.queue, self.dead_letter_queue, reason,
+        )
+        await self.app.broker.adead_letter(delivery, reason)
+
+    # -- dispatching --------------------------------------------------------------------
+
+    def _acks_late(self, job: _Job) -> bool:
+        task = self.app.tasks.get(job.message.name)
+        if task is not None and task.acks_late is not None:
+            return task.acks_late
+        return self.app.conf.task_acks_late
+
+    async def _dispatch(self) -> None:
+        while self.reserved and len(self.active) < self.pool.limit and not self._stopping:
+            job = self.reserved.popleft()
+            if not self._acks_late(job):
+                job.acked = True
+                self._acks.append(job.delivery)
+                if self.pool.is_inline:  # it runs right now: ack first
+                    await self._flush_acks()
+            self.active[id(job)] = job
+            self._idle.clear()
+            self.pool.submit(
+                run_task,
+                (self.app, job.message, self.hostname, job.delivery.delivery_info, self.accept),
+                lambda value, error, job=job: self._report(job, value, error),
+            )
+
+    def _report(self, job: _Job, value: Any, error: BaseException | None) -> None:
+        # Called from a pool thread (or inline): hop onto the loop.
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._finished, job, value, error)
+
+    def _finished(self, job: _Job, outcome: Outcome | None, error: BaseException | None) -> None:
+        self.active.pop(id(job), None)
+        self.processed += 1
+        if error is not None:
+            logger.error("Pool job for %s[%s] crashed: %r", job.message.name, job.message.id,
+                         error, exc_info=error)
+        if outcome is not None and outcome.state == INVALID:
+            reason = f"cannot decode body: {outcome.exception}"
+            self._loop_task(self._dead_letter_copy(job, reason))
+        elif not job.acked:
+            job.acked = True
+            if outcome is not None and outcome.state == states.REJECTED and outcome.requeue:
+                self._loop_task(self.app.broker.arequeue([job.delivery]))
+            else:
+                self._acks.append(job.delivery)
+        if not self.active:
+            self._idle.set()
+        self._loop_task(self._dispatch_and_flush())
+        self._wakeup.set()
+
+    async def _dispatch_and_flush(self) -> None:
+        await self._dispatch()
+        await self._flush_acks()
+
+    async def _dead_letter_copy(self, job: _Job, reason: str) -> None:
+        if job.acked:  # already acked early: keep a copy, lose nothing
+            logger.error("Task %s[%s]: %s; copy kept in %r", job.message.name, job.message.id,
+                         reason, self.dead_letter_queue)
+            delivery = job.delivery
+            await self.app.broker.apublish(
+                dead_letter_copy(delivery, reason), routing_key=self.dead_letter_queue
+            )
+        else:
+            job.acked = True
+            await self._dead_letter(job.delivery, reason)
+
+    def _loop_task(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        task.add_done_callback(_log_task_error)
+
+    async def _flush_acks(self) -> None:
+        if self._acks:
+            batch, self._acks = self._acks, []
+            await self.app.broker.aack(batch)
+
+    async def _renew_leases(self) -> None:
+        broker = self.app.broker
+        interval = max(broker.visibility_timeout / 4, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            held = [job.delivery for job in self.reserved]
+            held += [job.delivery for job in self.active.values() if not job.acked]
+            if held:
+                try:
+                    await broker.arenew(held)
+                except CeleriacError as exc:
+                    logger.warning("Could not renew message leases: %s", exc)
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("Consumer background step failed", exc_info=task.exception())

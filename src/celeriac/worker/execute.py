@@ -1,0 +1,246 @@
+"""Running one task: states, result storage, retries, callbacks and errbacks.
+
+:func:`run_task` is what a pool runs for each message (it decodes the body there), and
+:func:`apply_eagerly` runs a task in the caller's process for ``Task.apply``. Both go
+through :func:`trace`, so eager and worker runs behave the same.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import time
+import traceback as traceback_module
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from celeriac import _state, states
+from celeriac.app.task import Context, Task
+from celeriac.canvas import Signature
+from celeriac.exceptions import DecodeError, Ignore, NotRegistered, Reject, Retry
+from celeriac.protocol import TaskMessage, safe_repr
+from celeriac.result import EagerResult
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+
+__all__ = ["Outcome", "apply_eagerly", "build_request", "run_task", "trace"]
+
+logger = logging.getLogger(__name__)
+
+#: Outcome state when the body could not be decoded: the worker dead-letters it.
+INVALID = "INVALID"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one task, reported back to the worker's main loop."""
+
+    state: str
+    retval: Any = None
+    exception: BaseException | None = None
+    traceback: str | None = None
+    runtime: float = 0.0
+    requeue: bool = False
+
+
+def build_request(
+    message: TaskMessage,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    embed: dict[str, Any],
+    *,
+    hostname: str | None,
+    delivery_info: dict[str, Any],
+) -> Context:
+    """The ``self.request`` a task sees for this message."""
+    return Context(
+        id=message.id,
+        task=message.name,
+        args=args,
+        kwargs=kwargs,
+        retries=message.retries,
+        eta=message.eta.isoformat() if message.eta else None,
+        expires=message.expires.isoformat() if message.expires else None,
+        is_eager=False,
+        called_directly=False,
+        hostname=hostname,
+        delivery_info=delivery_info,
+        headers=message.headers,
+        properties=message.message.properties,
+        root_id=message.root_id,
+        parent_id=message.parent_id,
+        group=message.group,
+        group_index=message.group_index,
+        chord=embed.get("chord"),
+        chain=embed.get("chain"),
+        callbacks=embed.get("callbacks"),
+        errbacks=embed.get("errbacks"),
+        correlation_id=message.correlation_id,
+        reply_to=message.reply_to,
+        timelimit=(message.time_limit, message.soft_time_limit),
+        origin=message.origin,
+        shadow=message.shadow,
+        ignore_result=message.ignore_result,
+        argsrepr=message.argsrepr,
+        kwargsrepr=message.kwargsrepr,
+        stamps=dict(message.headers.get("stamps") or {}),
+    )
+
+
+def _send_callbacks(app: Celery, request: Context, retval: Any) -> None:
+    """Send ``link`` callbacks and the next chain step, each with ``retval`` first."""
+    for callback in request.callbacks or ():
+        Signature(callback, app=app).apply_async((retval,))
+    if request.chain:
+        remaining = list(request.chain)
+        step = Signature(remaining.pop(), app=app)
+        step.apply_async((retval,), chain=remaining or None)
+
+
+def _send_errbacks(app: Celery, request: Context, exc: BaseException, tb: str) -> None:
+    """Call local errbacks taking ``(request, exc, traceback)``, send the others."""
+    for errback in request.errbacks or ():
+        sig = Signature(errback, app=app)
+        local = app.tasks.get(sig.task)
+        if local is not None and _takes_request_exc_tb(local):
+            local.run(request, exc, tb, *sig.args)
+        else:
+            sig.apply_async((request.id,), parent_id=request.id)
+
+
+def _takes_request_exc_tb(task: Task[Any, Any]) -> bool:
+    fn = getattr(task, "_fn", None)
+    if fn is None:
+        return False
+    params = list(inspect.signature(fn).parameters.values())
+    if task.bind:
+        params = params[1:]
+    return len(params) >= 2
+
+
+def trace(
+    app: Celery, task: Task[Any, Any], request: Context, *, store: bool = True
+) -> Outcome:
+    """Run ``task`` for ``request``: record states, send callbacks, return the outcome."""
+    backend = app.backend
+    task_id = request.id or ""
+    ignore = request.ignore_result or (
+        task.ignore_result if task.ignore_result is not None else app.conf.task_ignore_result
+    )
+    track_started = (
+        task.track_started if task.track_started is not None else app.conf.task_track_started
+    )
+    started = time.perf_counter()
+    try:
+        if store and track_started and not ignore:
+            backend.mark_as_started(
+                task_id, request, pid=os.getpid(), hostname=request.hostname
+            )
+        with _state.running_task(task, request):
+            retval = task.run(*request.args, **request.kwargs)
+    except Retry as exc:
+        tb = traceback_module.format_exc()
+        if store:
+            reason = exc.exc if isinstance(exc.exc, BaseException) else exc
+            backend.mark_as_retry(task_id, reason, tb, request)
+        logger.info("Task %s[%s] retry: %s", task.name, task_id, exc)
+        return Outcome(states.RETRY, exception=exc, traceback=tb, runtime=_since(started))
+    except Ignore as exc:
+        return Outcome(states.IGNORED, exception=exc, runtime=_since(started))
+    except Reject as exc:
+        return Outcome(states.REJECTED, exception=exc, runtime=_since(started), requeue=exc.requeue)
+    except Exception as exc:
+        tb = traceback_module.format_exc()
+        if store and (not ignore or task.store_errors_even_if_ignored):
+            backend.mark_as_failure(task_id, exc, tb, request)
+        for step in request.chain or ():
+            chained_id = (step.get("options") or {}).get("task_id")
+            if store and chained_id:
+                backend.mark_as_failure(chained_id, exc, tb, request)
+        logger.error(
+            "Task %s[%s] raised unexpected: %r", task.name, task_id, exc,
+            exc_info=True, extra={"task_id": task_id},
+        )
+        _send_errbacks(app, request, exc, tb)
+        return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(started))
+    runtime = _since(started)
+    _send_callbacks(app, request, retval)
+    if store and not ignore:
+        backend.mark_as_done(task_id, retval, request)
+    logger.info(
+        "Task %s[%s] succeeded in %.6fs: %s", task.name, task_id, runtime, safe_repr(retval),
+        extra={"task_id": task_id},
+    )
+    return Outcome(states.SUCCESS, retval=retval, runtime=runtime)
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
+
+
+def run_task(
+    app: Celery,
+    message: TaskMessage,
+    hostname: str,
+    delivery_info: dict[str, Any],
+    accept: frozenset[str],
+) -> Outcome:
+    """Decode one task message and run it (what the pool executes)."""
+    try:
+        task = app.tasks[message.name]
+    except NotRegistered as exc:
+        app.backend.mark_as_failure(message.id, exc, None)
+        return Outcome(states.FAILURE, exception=exc)
+    try:
+        args, kwargs, embed = message.decode_body(accept)
+    except DecodeError as exc:
+        return Outcome(INVALID, exception=exc)
+    request = build_request(
+        message, args, kwargs, embed, hostname=hostname, delivery_info=delivery_info
+    )
+    return trace(app, task, request)
+
+
+def apply_eagerly(
+    task: Task[Any, Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    *,
+    task_id: str | None = None,
+    link: Any = None,
+    link_error: Any = None,
+    retries: int = 0,
+    throw: bool | None = None,
+    **options: Any,
+) -> EagerResult[Any]:
+    """Run ``task`` here as a worker would (``Task.apply``) and wrap the outcome."""
+    app = task.app
+    task_id = task_id or str(uuid.uuid4())
+    running = _state.current_task_and_request()
+    parent = running[1] if running else None
+
+    def as_dicts(value: Any) -> list[dict[str, Any]] | None:
+        if value is None:
+            return None
+        items = value if isinstance(value, list | tuple) else [value]
+        return [dict(item) for item in items]
+
+    while True:
+        request = Context(
+            id=task_id, task=task.name, args=list(args), kwargs=dict(kwargs), retries=retries,
+            is_eager=True, called_directly=False, callbacks=as_dicts(link),
+            errbacks=as_dicts(link_error), root_id=(parent.root_id if parent else None) or task_id,
+            parent_id=parent.id if parent else None, hostname=None, headers=options.get("headers"),
+        )
+        outcome = trace(app, task, request, store=app.conf.task_store_eager_result)
+        if outcome.state != states.RETRY:
+            break
+        retries += 1
+    propagate = app.conf.task_eager_propagates if throw is None else throw
+    if outcome.state == states.FAILURE and propagate and outcome.exception is not None:
+        raise outcome.exception
+    value = outcome.retval if outcome.state == states.SUCCESS else outcome.exception
+    return EagerResult(task_id, value, outcome.state, outcome.traceback, app=app, task_name=task.name)

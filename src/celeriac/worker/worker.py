@@ -1,0 +1,183 @@
+"""The worker's lifecycle: start in order, run, stop in reverse.
+
+Start: import task modules, connect the broker (and purge if asked), start the pool,
+start consuming. Stop (warm): stop fetching, return unstarted messages, let running
+tasks finish, stop the pool, close connections. A second stop request (or
+``cold=True``) skips the waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from celeriac._internal.naming import default_nodename, mask_url
+from celeriac.app.routing import Queue
+from celeriac.pools.registry import pool_class
+from celeriac.worker.banner import banner
+from celeriac.worker.consumer import Consumer
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.pools.base import Pool
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger(__name__)
+
+
+class Worker:
+    """One worker node.
+
+    Args:
+        app: The app whose tasks run here.
+        hostname: Node name template (``-n``), ``celery@%h`` by default.
+        queues: Queues to consume (``-Q``); the default queue when empty.
+        exclude_queues: Queues not to consume (``-X``).
+        concurrency: Pool size (``-c``); ``worker_concurrency`` or the CPU count.
+        pool: Pool name (``-P``); ``worker_pool`` when ``None``.
+        prefetch_multiplier: Messages held per pool slot; ``worker_prefetch_multiplier``.
+        purge: Delete waiting messages of the consumed queues before starting.
+        include: Extra modules to import (``-I``).
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        hostname: str | None = None,
+        queues: Sequence[str] = (),
+        exclude_queues: Sequence[str] = (),
+        concurrency: int | None = None,
+        pool: str | None = None,
+        prefetch_multiplier: int | None = None,
+        purge: bool = False,
+        include: Sequence[str] = (),
+    ) -> None:
+        self.app = app
+        self.hostname = default_nodename(hostname)
+        conf = app.conf
+        self.pool_name = pool or conf.worker_pool
+        self.pool_cls = pool_class(self.pool_name)
+        self.concurrency = concurrency or conf.worker_concurrency or os.cpu_count() or 1
+        multiplier = conf.worker_prefetch_multiplier
+        self.prefetch_multiplier = multiplier if prefetch_multiplier is None else prefetch_multiplier
+        self.purge = purge
+        self.include = list(include)
+        self.queues = self._select_queues(queues, exclude_queues)
+        self.pool: Pool | None = None
+        self.consumer: Consumer | None = None
+        self._stop_requested = 0
+        self._stopped = asyncio.Event()
+
+    def _select_queues(self, names: Sequence[str], exclude: Sequence[str]) -> list[Queue]:
+        router = self.app.router
+        if names:
+            selected = [router.queue(name) for name in names]
+        else:
+            declared = self.app.conf.task_queues
+            selected = [router.queue(q.name) for q in declared] if declared else [
+                self.app.default_queue()
+            ]
+        return [q for q in selected if q.name not in set(exclude)]
+
+    # -- start ------------------------------------------------------------------------
+
+    def load_tasks(self) -> None:
+        """Import ``include``/``imports`` and ``-I`` modules so their tasks register."""
+        self.app.import_default_modules()
+        for module_name in self.include:
+            __import__(module_name)
+
+    def banner(self) -> str:
+        """The start-up banner for this worker."""
+        pool = self.pool_cls(concurrency=self.concurrency)
+        return banner(
+            self.app,
+            hostname=self.hostname,
+            queues=self.queues,
+            concurrency=pool.concurrency,
+            pool_name=self.pool_name,
+            events=False,
+        )
+
+    async def run(self, on_started: Callable[[], None] | None = None) -> None:
+        """Run until stopped; ``on_started`` is called once the worker is ready."""
+        app = self.app
+        broker = app.broker
+        await broker.aopen()
+        logger.info("Connected to %s", mask_url(app.broker_url))
+        for queue in self.queues:
+            broker.declare_queue(queue.name)
+        if self.purge:
+            removed = sum(broker.purge(q.name) for q in self.queues)
+            logger.warning("Purged %d message(s) from %d queue(s)", removed, len(self.queues))
+        pool = self.pool = self.pool_cls(concurrency=self.concurrency)
+        pool.start()
+        self.consumer = Consumer(
+            app,
+            pool,
+            [q.name for q in self.queues],
+            hostname=self.hostname,
+            prefetch_limit=pool.limit * self.prefetch_multiplier,
+        )
+        self._install_signal_handlers()
+        logger.info("%s ready.", self.hostname)
+        if on_started is not None:
+            on_started()
+        try:
+            await self.consumer.run()
+        finally:
+            await self._shutdown()
+
+    # -- stop -------------------------------------------------------------------------
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGQUIT, self.request_stop, True)
+
+    def request_stop(self, cold: bool = False) -> None:
+        """Ask for a warm shutdown; a second request (or ``cold``) makes it cold."""
+        self._stop_requested += 2 if cold else 1
+        if self._stop_requested == 1:
+            logger.warning("worker: Warm shutdown (MainProcess)")
+        else:
+            logger.warning("worker: Cold shutdown (MainProcess)")
+        if self.consumer is not None:
+            self.consumer.stop()
+        self._stopped.set()
+
+    @property
+    def is_cold(self) -> bool:
+        """Whether running tasks are to be abandoned rather than awaited."""
+        return self._stop_requested > 1
+
+    async def _shutdown(self) -> None:
+        consumer, pool = self.consumer, self.pool
+        if consumer is not None:
+            await consumer.release(include_active=False)
+            while consumer.active and not self.is_cold:
+                self._stopped.clear()
+                waiter = asyncio.ensure_future(self._stopped.wait())
+                drained = asyncio.ensure_future(consumer.drain())
+                await asyncio.wait({waiter, drained}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                drained.cancel()
+            if self.is_cold:
+                await consumer.release(include_active=True)
+            else:
+                await consumer.drain()
+        if pool is not None:
+            pool.stop(wait=not self.is_cold)
+        await self.app.broker.aclose()
+        self.app.close()
+        logger.info("%s stopped.", self.hostname)
