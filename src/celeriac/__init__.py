@@ -1,3 +1,49 @@
-"""celeriac: a distributed task queue that speaks Celery."""
+"""celeriac: a distributed task queue that speaks Celery.
+
+Change ``celery`` to ``celeriac`` in imports and command lines; the API, settings,
+wire format and command line are Celery 5.x's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celeriac import states
+from celeriac.app.base import Celery
+from celeriac.app.routing import Exchange, Queue
+from celeriac.app.shared import shared_task
+from celeriac.app.task import Task
+from celeriac.canvas import Signature, maybe_signature, signature, subtask
+from celeriac.result import AsyncResult, EagerResult
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "AsyncResult",
+    "Celery",
+    "EagerResult",
+    "Exchange",
+    "Queue",
+    "Signature",
+    "Task",
+    "__version__",
+    "current_app",
+    "current_task",
+    "maybe_signature",
+    "shared_task",
+    "signature",
+    "states",
+    "subtask",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # ``current_app``/``current_task`` are read when asked for, not bound at import.
+    from celeriac import _state
+
+    if name == "current_app":
+        return _state.get_current_app()
+    if name == "current_task":
+        running = _state.current_task_and_request()
+        return running[0] if running else None
+    raise AttributeError(f"module 'celeriac' has no attribute {name!r}")

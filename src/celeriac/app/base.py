@@ -153,10 +153,23 @@ class Celery:
         return lambda function: self._make_task(function, options)
 
     def _make_task(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
+        options = dict(options)
+        shared = options.pop("shared", True)
         base = options.pop("base", None) or self.task_cls
         task: Task[Any, Any] = base(fn, app=self, **options)
         self.tasks.register(task)
+        if shared:
+            # As in Celery, other apps of this process learn the task too (this is how
+            # ``python -m proj.celery worker`` finds tasks registered on ``proj.celery``).
+            options["name"] = task.name
+            _state.shared_task_definitions().append(
+                lambda app: app._adopt(fn, base, options)
+            )
         return task
+
+    def _adopt(self, fn: Callable[..., Any], base: type[Task[Any, Any]], options: Any) -> None:
+        if options["name"] not in self._tasks:
+            self._tasks.register(base(fn, app=self, **options))
 
     def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> Task[Any, Any]:
         """Register a class-based task (an instance or a class to instantiate)."""

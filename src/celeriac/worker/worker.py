@@ -111,6 +111,11 @@ class Worker:
         app = self.app
         broker = app.broker
         await broker.aopen()
+        if not app.conf.broker_url:
+            logger.info(
+                "No broker configured: using the embedded SQLite broker %s in %s",
+                app.broker_url, os.getcwd(),
+            )
         logger.info("Connected to %s", mask_url(app.broker_url))
         for queue in self.queues:
             broker.declare_queue(queue.name)

@@ -1,0 +1,173 @@
+"""Starting, naming and stopping workers; the command line around them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import EXAMPLES
+from tests.e2e.wait import wait_until
+
+pytestmark = pytest.mark.e2e
+
+EXTRA = Path(__file__).with_name("extra_tasks.py")
+
+
+@pytest.fixture
+def extra(project_dir: Path) -> ModuleType:
+    shutil.copy(EXTRA, project_dir / "proj" / "extra.py")
+    import importlib
+
+    return importlib.import_module("proj.extra")
+
+
+def _celeriac(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "celeriac", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=60, check=False,
+    )
+
+
+def test_warm_shutdown_finishes_the_running_task(
+    extra: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    worker = start_worker("-I", "proj.extra")
+    marker = project_dir / "started"
+    res = extra.sleeper.delay(1.0, str(marker))
+    assert wait_until(marker.exists)
+    assert worker.stop(signal.SIGTERM) == 0
+    assert res.get(timeout=5) == "slept"
+    assert any("Warm shutdown" in line for line in worker.lines)
+
+
+def test_second_signal_is_a_cold_shutdown(
+    extra: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    worker = start_worker("-I", "proj.extra")
+    marker = project_dir / "started"
+    res = extra.sleeper.delay(30, str(marker))
+    assert wait_until(marker.exists)
+    worker.process.send_signal(signal.SIGINT)
+    assert worker.wait_for_line("Warm shutdown")
+    worker.process.send_signal(signal.SIGINT)
+    assert worker.process.wait(timeout=10) is not None
+    assert any("Cold shutdown" in line for line in worker.lines)
+    assert res.state == "PENDING"
+
+
+def test_retry_reaches_success(extra: ModuleType, start_worker: Any, project_dir: Path) -> None:
+    start_worker("-I", "proj.extra")
+    res = extra.flaky.delay(str(project_dir / "count"))
+    assert res.get(timeout=10) == 2
+
+
+def test_request_context_inside_the_worker(extra: ModuleType, start_worker: Any) -> None:
+    start_worker("-I", "proj.extra", "-n", "ctx@%h")
+    info = extra.whoami.delay().get(timeout=10)
+    assert info["hostname"].startswith("ctx@")
+    assert info["retries"] == 0 and info["called_directly"] is False
+    assert info["delivery_info"]["routing_key"] == "celery"
+
+
+def test_hostname_queues_and_purge_in_banner(proj: ModuleType, start_worker: Any) -> None:
+    waiting = proj.add.apply_async((1, 1), queue="images")
+    worker = start_worker("-n", "w1@%h", "-Q", "images,video", "-X", "video", "--purge")
+    banner = worker.output
+    assert f"w1@{os.uname().nodename}" in banner
+    assert ".> images" in banner and ".> video" not in banner
+    assert "proj.tasks.add" in banner
+    assert waiting.state == "PENDING"
+    from proj.celeriac import app
+
+    assert app.broker.size("images") == 0
+
+
+def test_app_found_by_every_spelling(project_dir: Path, start_worker: Any) -> None:
+    for spelling in ("proj", "proj.celeriac", "proj.celeriac:app"):
+        worker = start_worker(app=spelling)
+        assert "proj.tasks.add" in worker.output
+        assert worker.stop() == 0
+
+
+def test_app_from_environment(project_dir: Path) -> None:
+    env = {**os.environ, "CELERY_APP": "proj"}
+    done = subprocess.run(
+        [sys.executable, "-m", "celeriac", "worker", "--help"], cwd=project_dir, env=env,
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0
+
+
+def test_python_dash_m_project_module(project_dir: Path) -> None:
+    from celeriac.testing.processes import WorkerProcess
+
+    worker = WorkerProcess("proj", cwd=project_dir)
+    worker.command = [sys.executable, "-m", "proj.celeriac", "worker", "-l", "INFO"]
+    with worker:
+        assert "proj.tasks.add" in worker.output
+
+
+def test_broken_app_is_one_clear_line(project_dir: Path) -> None:
+    done = _celeriac(project_dir, "-A", "no_such_project", "worker")
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert "no_such_project" in errors[0]
+    assert "Traceback" not in done.stderr
+
+
+def test_app_module_that_fails_to_import(project_dir: Path) -> None:
+    (project_dir / "broken.py").write_text("import not_a_real_dependency\n")
+    done = _celeriac(project_dir, "-A", "broken", "worker")
+    assert done.returncode != 0
+    assert "not_a_real_dependency" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_unwritable_sqlite_path_is_a_clear_error(project_dir: Path) -> None:
+    done = _celeriac(project_dir, "-A", "proj", "-b", "sqlite:////nonexistent/dir/b.sqlite3",
+                     "worker")
+    assert done.returncode != 0
+    assert "/nonexistent/dir/b.sqlite3" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_prefork_is_refused_clearly(project_dir: Path) -> None:
+    done = _celeriac(project_dir, "-A", "proj", "worker", "-P", "prefork")
+    assert done.returncode != 0
+    assert "prefork" in done.stderr and "threads" in done.stderr
+
+
+def test_worker_help_groups_options(project_dir: Path) -> None:
+    done = _celeriac(project_dir, "worker", "--help")
+    text = done.stdout
+    for heading in ("Worker Options:", "Pool Options:", "Queue Options:"):
+        assert heading in text
+    for flag in ("--hostname", "--loglevel", "--concurrency", "--pool", "--queues",
+                 "--exclude-queues", "--include", "--purge", "--prefetch-multiplier"):
+        assert flag in text
+
+
+def test_version(project_dir: Path) -> None:
+    import celeriac
+
+    assert _celeriac(project_dir, "--version").stdout.strip() == celeriac.__version__
+
+
+def test_demo_command_runs_the_guide(project_dir: Path) -> None:
+    done = _celeriac(project_dir, "-A", "proj", "demo")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert ">>> add(2, 2)\n4" in out
+    assert "TypeError: unsupported operand" in out
+    assert "'FAILURE'" in out and "'PENDING'" in out
+    assert "worker stopped (exit code 0)" in out
+    assert EXAMPLES.exists()
