@@ -178,9 +178,7 @@ class Signature(dict[str, Any], Generic[R]):
         """Send the task with partial arguments and options applied."""
         merged = self.clone(args, kwargs) if (args or kwargs) else self
         opts = {**merged.options, **options}
-        result: AsyncResult[R] = self.app.send_task(
-            merged.task, merged.args, merged.kwargs, **opts
-        )
+        result: AsyncResult[R] = self.app.send_task(merged.task, merged.args, merged.kwargs, **opts)
         return result
 
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[R]:
@@ -193,7 +191,9 @@ class Signature(dict[str, Any], Generic[R]):
         """Run the task locally (eagerly)."""
         merged = self.clone(args, kwargs) if (args or kwargs) else self
         task = self.app.tasks[merged.task]
-        result: AsyncResult[R] = task.apply(merged.args, merged.kwargs, **{**merged.options, **opts})
+        result: AsyncResult[R] = task.apply(
+            merged.args, merged.kwargs, **{**merged.options, **opts}
+        )
         return result
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

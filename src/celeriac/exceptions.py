@@ -155,7 +155,7 @@ class InvalidTaskError(TaskError):
     """A task message lacks required fields or is malformed."""
 
 
-class TimeoutError(CeleriacError, builtins.TimeoutError):  # noqa: A001 - Celery's public name
+class TimeoutError(CeleriacError, builtins.TimeoutError):
     """An operation, such as ``AsyncResult.get``, did not finish in time."""
 
 

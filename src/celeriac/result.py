@@ -47,9 +47,7 @@ class AsyncResult(Generic[R]):
         task_name: The task's name, when known.
     """
 
-    def __init__(
-        self, id: str, *, app: Celery | None = None, task_name: str | None = None
-    ) -> None:
+    def __init__(self, id: str, *, app: Celery | None = None, task_name: str | None = None) -> None:
         self.id = id
         self.app = app or _state.get_current_app()
         self.task_name = task_name
@@ -206,15 +204,16 @@ class AsyncResult(Generic[R]):
             self.parent._raise_if_failed()
         meta = self._cache or self.backend.wait_for(self.id, timeout=timeout, interval=interval)
         self._cache = meta
-        return self._value_of(meta, propagate)
+        value: R = self._value_of(meta, propagate)
+        return value
 
     wait = get
 
     def _value_of(self, meta: dict[str, Any], propagate: bool) -> Any:
         result = meta.get("result")
-        if meta.get("status") in states.PROPAGATE_STATES and propagate:
-            if isinstance(result, BaseException):
-                _raise_remote(result, meta.get("traceback"))
+        failed = meta.get("status") in states.PROPAGATE_STATES
+        if failed and propagate and isinstance(result, BaseException):
+            _raise_remote(result, meta.get("traceback"))
         return result
 
     def _raise_if_failed(self) -> None:
@@ -228,7 +227,6 @@ class AsyncResult(Generic[R]):
         """Delete the stored result."""
         self._cache = None
         self.backend.forget(self.id)
-
 
 
 class EagerResult(AsyncResult[R]):

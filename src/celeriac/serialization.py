@@ -139,7 +139,7 @@ _TAG_DECODERS: dict[str, Callable[[Any], Any]] = {
     "decimal": decimal.Decimal,
     "uuid": lambda v: uuid.UUID(hex=v["hex"]),
     "bytes": lambda v: v.encode("utf-8"),
-    "base64": lambda v: base64.b64decode(v),
+    "base64": base64.b64decode,
 }
 
 

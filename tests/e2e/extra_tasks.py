@@ -25,6 +25,9 @@ def flaky(self, marker):
 
 @app.task(bind=True)
 def whoami(self):
-    return {"hostname": self.request.hostname, "retries": self.request.retries,
-            "delivery_info": self.request.delivery_info, "called_directly":
-            self.request.called_directly}
+    return {
+        "hostname": self.request.hostname,
+        "retries": self.request.retries,
+        "delivery_info": self.request.delivery_info,
+        "called_directly": self.request.called_directly,
+    }

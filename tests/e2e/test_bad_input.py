@@ -46,8 +46,9 @@ def test_refused_content_type_is_dead_lettered(proj: ModuleType, start_worker: A
     assert "application/x-python-serialize" in kept.headers["x-dead-letter-reason"]
     assert kept.headers["x-dead-letter-queue"] == "celery"
     assert kept.content_type == "application/x-python-serialize"
-    assert any(res.id in line and "dead" not in line.lower() or res.id in line
-               for line in worker.lines)
+    assert any(
+        res.id in line and "dead" not in line.lower() or res.id in line for line in worker.lines
+    )
     assert proj.add.delay(2, 2).get(timeout=10) == 4
 
 
@@ -55,8 +56,13 @@ def test_undecodable_body_is_dead_lettered(proj: ModuleType, start_worker: Any) 
     start_worker()
     app = _app()
     good = build_task_message(name="proj.tasks.add", task_id=str(uuid.uuid4()), args=(1, 1))
-    broken = Message(b"[[1, 1], {not json", good.headers, good.properties,
-                     good.content_type, good.content_encoding)
+    broken = Message(
+        b"[[1, 1], {not json",
+        good.headers,
+        good.properties,
+        good.content_type,
+        good.content_encoding,
+    )
     app.broker.publish(broken, routing_key="celery")
     assert wait_until(lambda: app.broker.size(DEAD_LETTER_QUEUE) == 1)
     [kept] = app.broker.peek(DEAD_LETTER_QUEUE)

@@ -31,8 +31,12 @@ def extra(project_dir: Path) -> ModuleType:
 
 def _celeriac(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "celeriac", *args], cwd=cwd, capture_output=True, text=True,
-        timeout=60, check=False,
+        [sys.executable, "-m", "celeriac", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -100,8 +104,13 @@ def test_app_found_by_every_spelling(project_dir: Path, start_worker: Any) -> No
 def test_app_from_environment(project_dir: Path) -> None:
     env = {**os.environ, "CELERY_APP": "proj"}
     done = subprocess.run(
-        [sys.executable, "-m", "celeriac", "worker", "--help"], cwd=project_dir, env=env,
-        capture_output=True, text=True, timeout=60, check=False,
+        [sys.executable, "-m", "celeriac", "worker", "--help"],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0
 
@@ -133,8 +142,9 @@ def test_app_module_that_fails_to_import(project_dir: Path) -> None:
 
 
 def test_unwritable_sqlite_path_is_a_clear_error(project_dir: Path) -> None:
-    done = _celeriac(project_dir, "-A", "proj", "-b", "sqlite:////nonexistent/dir/b.sqlite3",
-                     "worker")
+    done = _celeriac(
+        project_dir, "-A", "proj", "-b", "sqlite:////nonexistent/dir/b.sqlite3", "worker"
+    )
     assert done.returncode != 0
     assert "/nonexistent/dir/b.sqlite3" in done.stderr
     assert "Traceback" not in done.stderr
@@ -151,8 +161,17 @@ def test_worker_help_groups_options(project_dir: Path) -> None:
     text = done.stdout
     for heading in ("Worker Options:", "Pool Options:", "Queue Options:"):
         assert heading in text
-    for flag in ("--hostname", "--loglevel", "--concurrency", "--pool", "--queues",
-                 "--exclude-queues", "--include", "--purge", "--prefetch-multiplier"):
+    for flag in (
+        "--hostname",
+        "--loglevel",
+        "--concurrency",
+        "--pool",
+        "--queues",
+        "--exclude-queues",
+        "--include",
+        "--purge",
+        "--prefetch-multiplier",
+    ):
         assert flag in text
 
 

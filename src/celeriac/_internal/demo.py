@@ -52,7 +52,9 @@ def run_demo(app: Celery, app_name: str, echo: Echo, global_args: Sequence[str] 
     command = f"celeriac -A {app_name} worker -l INFO -Q {','.join(DEMO_QUEUES)} -c 2"
     echo(f"$ {command}    # started in the background, log: {log_path}")
     worker = WorkerProcess(
-        app_name, ["-Q", ",".join(DEMO_QUEUES), "-c", "2"], global_args=global_args,
+        app_name,
+        ["-Q", ",".join(DEMO_QUEUES), "-c", "2"],
+        global_args=global_args,
         log_path=log_path,
     )
     worker.start()
@@ -93,12 +95,18 @@ def _calls(app: Celery, add: Task[Any, Any], echo: Echo) -> None:
     try:
         res.get(timeout=5)
     except TypeError as exc:
-        _show(echo, "res.get(timeout=5)", raw=f"Traceback (most recent call last):\n  ...\n"
-              f"{type(exc).__name__}: {exc}")
+        _show(
+            echo,
+            "res.get(timeout=5)",
+            raw=f"Traceback (most recent call last):\n  ...\n{type(exc).__name__}: {exc}",
+        )
     _show(echo, "res.get(propagate=False)", res.get(propagate=False))
     _show(echo, "res.failed()", res.failed())
     _show(echo, "res.successful()", res.successful())
     _show(echo, "res.state", res.state)
     _show(echo, f"from {app.main}.celeriac import app" if app.main else "app")
-    _show(echo, "app.AsyncResult('this-id-does-not-exist').state",
-          app.AsyncResult("this-id-does-not-exist").state)
+    _show(
+        echo,
+        "app.AsyncResult('this-id-does-not-exist').state",
+        app.AsyncResult("this-id-does-not-exist").state,
+    )

@@ -22,7 +22,7 @@ _PEER_MODULE = "celery.exceptions"
 _SYNTHESIZED: dict[tuple[str, str], type[BaseException]] = {}
 
 
-class RemoteTraceback(Exception):  # noqa: N818 - named like concurrent.futures' own
+class RemoteTraceback(Exception):
     """Carries the traceback text of an exception raised in another process."""
 
     def __init__(self, tb: str) -> None:

@@ -33,7 +33,7 @@ def expand_hostname(template: str, hostname: str | None = None) -> str:
 
 
 def default_nodename(value: str | None, hostname: str | None = None) -> str:
-    """The worker's node name from ``-n``: ``celery@<host>`` by default; ``x`` means ``celery@x``."""
+    """The node name for ``-n``: ``celery@<host>`` by default; ``x`` means ``celery@x``."""
     if not value:
         value = f"{DEFAULT_NODE_PREFIX}@%h"
     elif "@" not in value:

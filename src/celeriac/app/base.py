@@ -146,10 +146,12 @@ class Celery:
     def task(
         self, *, bind: Literal[True], name: str | None = None, **options: Any
     ) -> Callable[[Callable[..., R]], Task[..., R]]: ...
-    def task(self, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+    def task(self, *args: Any, **options: Any) -> Any:
         """Turn a function into a task: ``@app.task`` or ``@app.task(name=..., ...)``."""
-        if fn is not None:
-            return self._make_task(fn, options)
+        if len(args) > 1 or (args and not callable(args[0])):
+            raise TypeError("use @app.task or @app.task(option=value, ...)")
+        if args:
+            return self._make_task(args[0], options)
         return lambda function: self._make_task(function, options)
 
     def _make_task(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
@@ -162,9 +164,7 @@ class Celery:
             # As in Celery, other apps of this process learn the task too (this is how
             # ``python -m proj.celery worker`` finds tasks registered on ``proj.celery``).
             options["name"] = task.name
-            _state.shared_task_definitions().append(
-                lambda app: app._adopt(fn, base, options)
-            )
+            _state.shared_task_definitions().append(lambda app: app._adopt(fn, base, options))
         return task
 
     def _adopt(self, fn: Callable[..., Any], base: type[Task[Any, Any]], options: Any) -> None:
@@ -319,7 +319,7 @@ class Celery:
             self, task, request, args=args, kwargs=kwargs, eta=eta, countdown=countdown, **options
         )
 
-    def AsyncResult(  # noqa: N802 - Celery's name
+    def AsyncResult(
         self, task_id: str, *, task_name: str | None = None, **_: Any
     ) -> AsyncResult[Any]:
         """A result handle for ``task_id``."""

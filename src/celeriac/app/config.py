@@ -89,123 +89,224 @@ class Settings(MutableMapping[str, Any]):
 
     # -- broker ------------------------------------------------------------------
     broker_url: Setting[str | None] = setting(
-        None, str, _NONE, env=("CELERIAC_BROKER_URL", "CELERY_BROKER_URL"), old="BROKER_URL",
+        None,
+        str,
+        _NONE,
+        env=("CELERIAC_BROKER_URL", "CELERY_BROKER_URL"),
+        old="BROKER_URL",
         doc="Broker URL; the embedded SQLite broker when unset.",
     )
     broker_transport_options: Setting[dict[str, Any]] = setting(
-        {}, dict, old="BROKER_TRANSPORT_OPTIONS", doc="Engine-specific broker options.",
+        {},
+        dict,
+        old="BROKER_TRANSPORT_OPTIONS",
+        doc="Engine-specific broker options.",
     )
     broker_connection_retry_on_startup: Setting[bool | None] = setting(
-        None, bool, _NONE, doc="Retry connecting to the broker at worker start-up.",
+        None,
+        bool,
+        _NONE,
+        doc="Retry connecting to the broker at worker start-up.",
     )
     # -- results -----------------------------------------------------------------
     result_backend: Setting[str | None] = setting(
-        None, str, _NONE, env=("CELERIAC_RESULT_BACKEND", "CELERY_RESULT_BACKEND"),
-        old="CELERY_RESULT_BACKEND", doc="Result backend URL; results are disabled when unset.",
+        None,
+        str,
+        _NONE,
+        env=("CELERIAC_RESULT_BACKEND", "CELERY_RESULT_BACKEND"),
+        old="CELERY_RESULT_BACKEND",
+        doc="Result backend URL; results are disabled when unset.",
     )
     result_serializer: Setting[str] = setting(
-        "json", old="CELERY_RESULT_SERIALIZER", doc="Serializer for stored results.",
+        "json",
+        old="CELERY_RESULT_SERIALIZER",
+        doc="Serializer for stored results.",
     )
     result_accept_content: Setting[list[str] | None] = setting(
-        None, list, tuple, _NONE, doc="Content types accepted when reading results.",
+        None,
+        list,
+        tuple,
+        _NONE,
+        doc="Content types accepted when reading results.",
     )
     result_expires: Setting[float | dt.timedelta | None] = setting(
-        86400.0, int, float, dt.timedelta, _NONE, old="CELERY_TASK_RESULT_EXPIRES",
+        86400.0,
+        int,
+        float,
+        dt.timedelta,
+        _NONE,
+        old="CELERY_TASK_RESULT_EXPIRES",
         doc="Seconds results are kept (None or 0: forever).",
     )
     result_extended: Setting[bool] = setting(
-        False, doc="Also store name, args, kwargs, worker, retries and queue.",
+        False,
+        doc="Also store name, args, kwargs, worker, retries and queue.",
     )
     result_backend_transport_options: Setting[dict[str, Any]] = setting(
-        {}, dict, doc="Engine-specific backend options.",
+        {},
+        dict,
+        doc="Engine-specific backend options.",
     )
     # -- tasks -------------------------------------------------------------------
     include: Setting[list[str]] = setting(
-        [], list, tuple, old="CELERY_INCLUDE", doc="Modules imported when the worker starts.",
+        [],
+        list,
+        tuple,
+        old="CELERY_INCLUDE",
+        doc="Modules imported when the worker starts.",
     )
     imports: Setting[list[str]] = setting(
-        [], list, tuple, old="CELERY_IMPORTS", doc="Modules imported when the worker starts.",
+        [],
+        list,
+        tuple,
+        old="CELERY_IMPORTS",
+        doc="Modules imported when the worker starts.",
     )
     task_serializer: Setting[str] = setting(
-        "json", old="CELERY_TASK_SERIALIZER", doc="Serializer for task messages.",
+        "json",
+        old="CELERY_TASK_SERIALIZER",
+        doc="Serializer for task messages.",
     )
     task_compression: Setting[str | None] = setting(
-        None, str, _NONE, doc="Compression for task messages (zlib, bzip2, lzma).",
+        None,
+        str,
+        _NONE,
+        doc="Compression for task messages (zlib, bzip2, lzma).",
     )
     accept_content: Setting[list[str]] = setting(
-        ["json"], list, tuple, old="CELERY_ACCEPT_CONTENT",
+        ["json"],
+        list,
+        tuple,
+        old="CELERY_ACCEPT_CONTENT",
         doc="Content types (or serializer names) a worker accepts.",
     )
     task_routes: Setting[Any] = setting(
-        None, dict, list, tuple, _NONE, str, old="CELERY_ROUTES",
+        None,
+        dict,
+        list,
+        tuple,
+        _NONE,
+        str,
+        old="CELERY_ROUTES",
         doc="Routers: a dict by task name (globs, regexes), a list of them, or functions.",
     )
     task_queues: Setting[list[Any] | None] = setting(
-        None, list, tuple, _NONE, old="CELERY_QUEUES",
+        None,
+        list,
+        tuple,
+        _NONE,
+        old="CELERY_QUEUES",
         doc="Declared queues (celeriac.Queue or kombu.Queue objects).",
     )
     task_default_queue: Setting[str] = setting(
-        "celery", old="CELERY_DEFAULT_QUEUE", doc="Queue for tasks with no route.",
+        "celery",
+        old="CELERY_DEFAULT_QUEUE",
+        doc="Queue for tasks with no route.",
     )
     task_default_exchange: Setting[str | None] = setting(
-        None, str, _NONE, doc="Exchange of the default queue (its name when unset).",
+        None,
+        str,
+        _NONE,
+        doc="Exchange of the default queue (its name when unset).",
     )
     task_default_exchange_type: Setting[str] = setting(
-        "direct", doc="Type of the default exchange.",
+        "direct",
+        doc="Type of the default exchange.",
     )
     task_default_routing_key: Setting[str | None] = setting(
-        None, str, _NONE, doc="Routing key of the default queue (its name when unset).",
+        None,
+        str,
+        _NONE,
+        doc="Routing key of the default queue (its name when unset).",
     )
     task_default_priority: Setting[int | None] = setting(
-        None, int, _NONE, doc="Priority of messages that set none.",
+        None,
+        int,
+        _NONE,
+        doc="Priority of messages that set none.",
     )
     task_create_missing_queues: Setting[bool] = setting(
-        True, doc="Create queues named in routes that are not declared.",
+        True,
+        doc="Create queues named in routes that are not declared.",
     )
     task_track_started: Setting[bool] = setting(
-        False, old="CELERY_TRACK_STARTED", doc="Record STARTED when a task starts.",
+        False,
+        old="CELERY_TRACK_STARTED",
+        doc="Record STARTED when a task starts.",
     )
     task_ignore_result: Setting[bool] = setting(
-        False, old="CELERY_IGNORE_RESULT", doc="Store no results by default.",
+        False,
+        old="CELERY_IGNORE_RESULT",
+        doc="Store no results by default.",
     )
     task_acks_late: Setting[bool] = setting(
-        False, old="CELERY_ACKS_LATE", doc="Ack after the task ran, not before.",
+        False,
+        old="CELERY_ACKS_LATE",
+        doc="Ack after the task ran, not before.",
     )
     task_always_eager: Setting[bool] = setting(
-        False, old="CELERY_ALWAYS_EAGER", doc="Run tasks locally instead of sending them.",
+        False,
+        old="CELERY_ALWAYS_EAGER",
+        doc="Run tasks locally instead of sending them.",
     )
     task_eager_propagates: Setting[bool] = setting(
-        False, old="CELERY_EAGER_PROPAGATES_EXCEPTIONS",
+        False,
+        old="CELERY_EAGER_PROPAGATES_EXCEPTIONS",
         doc="Eager tasks re-raise their exceptions.",
     )
     task_store_eager_result: Setting[bool] = setting(
-        False, doc="Eager tasks store their result in the backend.",
+        False,
+        doc="Eager tasks store their result in the backend.",
     )
     task_time_limit: Setting[float | None] = setting(
-        None, int, float, _NONE, old="CELERYD_TASK_TIME_LIMIT",
+        None,
+        int,
+        float,
+        _NONE,
+        old="CELERYD_TASK_TIME_LIMIT",
         doc="Hard time limit in seconds.",
     )
     task_soft_time_limit: Setting[float | None] = setting(
-        None, int, float, _NONE, old="CELERYD_TASK_SOFT_TIME_LIMIT",
+        None,
+        int,
+        float,
+        _NONE,
+        old="CELERYD_TASK_SOFT_TIME_LIMIT",
         doc="Soft time limit in seconds.",
     )
     task_default_retry_delay: Setting[float] = setting(
-        180, int, float, doc="Seconds before a retry when the task gives none.",
+        180,
+        int,
+        float,
+        doc="Seconds before a retry when the task gives none.",
     )
     task_max_retries: Setting[int | None] = setting(
-        3, int, _NONE, doc="Retries allowed when the task sets none.",
+        3,
+        int,
+        _NONE,
+        doc="Retries allowed when the task sets none.",
     )
     # -- worker ------------------------------------------------------------------
     worker_concurrency: Setting[int | None] = setting(
-        None, int, _NONE, old="CELERYD_CONCURRENCY", doc="Pool size (default: CPU count).",
+        None,
+        int,
+        _NONE,
+        old="CELERYD_CONCURRENCY",
+        doc="Pool size (default: CPU count).",
     )
     worker_prefetch_multiplier: Setting[int] = setting(
-        4, old="CELERYD_PREFETCH_MULTIPLIER", doc="Messages reserved per pool slot.",
+        4,
+        old="CELERYD_PREFETCH_MULTIPLIER",
+        doc="Messages reserved per pool slot.",
     )
     worker_pool: Setting[str] = setting("threads", doc="Pool used when -P is not given.")
     # -- time --------------------------------------------------------------------
     timezone: Setting[str | None] = setting(
-        None, str, _NONE, old="CELERY_TIMEZONE", doc="Time zone for display (UTC when unset).",
+        None,
+        str,
+        _NONE,
+        old="CELERY_TIMEZONE",
+        doc="Time zone for display (UTC when unset).",
     )
     enable_utc: Setting[bool] = setting(True, old="CELERY_ENABLE_UTC", doc="Use UTC internally.")
 
@@ -291,18 +392,19 @@ class Settings(MutableMapping[str, Any]):
         """
         if isinstance(obj, str):
             obj = _import_object(obj)
-        items = obj.items() if isinstance(obj, Mapping) else (
-            (k, getattr(obj, k)) for k in dir(obj) if not k.startswith("_")
+        items = (
+            obj.items()
+            if isinstance(obj, Mapping)
+            else ((k, getattr(obj, k)) for k in dir(obj) if not k.startswith("_"))
         )
         prefix = f"{namespace}_" if namespace else None
         for key, value in items:
             if prefix is not None:
                 if not key.startswith(prefix):
                     continue
-                key = key[len(prefix):].lower()
-            elif not (key.islower() or key in _OLD_NAMES):
-                continue
-            self[key] = value
+                self[key[len(prefix) :].lower()] = value
+            elif key.islower() or key in _OLD_NAMES:
+                self[key] = value
 
     def humanize(self, *, with_defaults: bool = False) -> dict[str, Any]:
         """The settings as a plain dict (what ``inspect conf`` shows)."""

@@ -119,7 +119,8 @@ def _compile_one(item: Any) -> RouterFunction:
             raise ImproperlyConfigured(f"cannot import router {item!r}: {exc}") from exc
         return _compile_one(target)
     if callable(item):
-        return item
+        router: RouterFunction = item
+        return router
     raise ImproperlyConfigured(f"task_routes entry {item!r} is not a dict, a router or a path")
 
 

@@ -30,9 +30,8 @@ def _as_datetime(app: Celery, value: Any, now: dt.datetime) -> dt.datetime | Non
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=app.timezone)
-        return value.astimezone(dt.timezone.utc)
+        aware: dt.datetime = value if value.tzinfo else value.replace(tzinfo=app.timezone)
+        return aware.astimezone(dt.timezone.utc)
     raise TypeError(f"expected seconds or a datetime, not {value!r}")
 
 
@@ -146,9 +145,7 @@ def republish_for_retry(
     """Send ``request`` again under the same id with ``retries + 1`` (``Task.retry``)."""
     hard, soft = request.timelimit
     custom_headers = {
-        key: value
-        for key, value in (request.headers or {}).items()
-        if key not in _PROTOCOL_HEADERS
+        key: value for key, value in (request.headers or {}).items() if key not in _PROTOCOL_HEADERS
     }
     delivery = request.delivery_info or {}
     publish_task(
@@ -182,8 +179,25 @@ def republish_for_retry(
 
 _PROTOCOL_HEADERS = frozenset(
     {
-        "lang", "task", "id", "shadow", "eta", "expires", "group", "group_index", "retries",
-        "timelimit", "root_id", "parent_id", "argsrepr", "kwargsrepr", "origin",
-        "ignore_result", "replaced_task_nesting", "stamped_headers", "stamps", "compression",
+        "lang",
+        "task",
+        "id",
+        "shadow",
+        "eta",
+        "expires",
+        "group",
+        "group_index",
+        "retries",
+        "timelimit",
+        "root_id",
+        "parent_id",
+        "argsrepr",
+        "kwargsrepr",
+        "origin",
+        "ignore_result",
+        "replaced_task_nesting",
+        "stamped_headers",
+        "stamps",
+        "compression",
     }
 )

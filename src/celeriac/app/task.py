@@ -213,8 +213,14 @@ class Task(Generic[P, R]):
         if self.ignore_result is not None:
             options.setdefault("ignore_result", self.ignore_result)
         result: AsyncResult[R] = app.send_task(
-            self.name, args, kwargs, task_id=task_id, link=link, link_error=link_error,
-            shadow=shadow, **options,
+            self.name,
+            args,
+            kwargs,
+            task_id=task_id,
+            link=link,
+            link_error=link_error,
+            shadow=shadow,
+            **options,
         )
         return result
 
@@ -231,12 +237,17 @@ class Task(Generic[P, R]):
         from celeriac.worker.execute import apply_eagerly
 
         result: EagerResult[R] = apply_eagerly(
-            self, list(args or ()), dict(kwargs or {}), task_id=task_id,
-            link=link, link_error=link_error, **options,
+            self,
+            list(args or ()),
+            dict(kwargs or {}),
+            task_id=task_id,
+            link=link,
+            link_error=link_error,
+            **options,
         )
         return result
 
-    def AsyncResult(self, task_id: str) -> AsyncResult[R]:  # noqa: N802 - Celery's name
+    def AsyncResult(self, task_id: str) -> AsyncResult[R]:
         """A result handle for ``task_id`` of this task."""
         result: AsyncResult[R] = self.app.AsyncResult(task_id, task_name=self.name)
         return result
@@ -318,10 +329,13 @@ class Task(Generic[P, R]):
         if request.is_eager:
             raise retry
         self.app.send_retry(
-            self, request,
+            self,
+            request,
             args=request.args if args is None else list(args),
             kwargs=request.kwargs if kwargs is None else dict(kwargs),
-            eta=eta, countdown=countdown, **options,
+            eta=eta,
+            countdown=countdown,
+            **options,
         )
         if throw:
             raise retry

@@ -17,7 +17,7 @@ import datetime as dt
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from celeriac import serialization, states
 from celeriac._internal.exception_codec import (
@@ -30,6 +30,7 @@ from celeriac.exceptions import BackendError, TimeoutError
 __all__ = ["TASK_KEY_PREFIX", "ResultBackend"]
 
 TASK_KEY_PREFIX = "celery-task-meta-"
+_B = TypeVar("_B", bound="ResultBackend")
 _EXTENDED_FIELDS = ("name", "args", "kwargs", "worker", "retries", "queue")
 
 
@@ -61,6 +62,11 @@ class ResultBackend(ABC):
         self.accept = serialization.resolve_accept(accept)
         self.expires = expires or None
         self.extended = extended
+
+    @classmethod
+    def from_url(cls: type[_B], url: str, **options: Any) -> _B:
+        """Build the backend for ``url``; ``options`` are this class's keyword options."""
+        return cls(url, **options)
 
     def open(self) -> None:
         """Connect (or create storage). Safe to call twice."""
@@ -202,8 +208,14 @@ class ResultBackend(ABC):
         """
         raw = self.get(self.task_key(task_id))
         if raw is None:
-            return {"status": states.PENDING, "result": None, "traceback": None,
-                    "children": [], "date_done": None, "task_id": task_id}
+            return {
+                "status": states.PENDING,
+                "result": None,
+                "traceback": None,
+                "children": [],
+                "date_done": None,
+                "task_id": task_id,
+            }
         meta = self.decode(raw)
         if not isinstance(meta, dict):
             raise BackendError(f"stored result for {task_id} is not an object")
@@ -234,5 +246,5 @@ class ResultBackend(ABC):
         """Delete the stored result of ``task_id``."""
         self.delete(self.task_key(task_id))
 
-    def cleanup(self) -> None:  # noqa: B027 - optional hook
+    def cleanup(self) -> None:
         """Delete expired results (engines without native expiry)."""

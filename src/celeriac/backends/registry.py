@@ -55,5 +55,4 @@ def backend_from_url(url: str, **options: Any) -> ResultBackend:
             )
         raise ImproperlyConfigured(f"no result backend for URL scheme {scheme!r} in {url!r}")
     cls = _load(path)
-    backend: ResultBackend = getattr(cls, "from_url")(url, **options)
-    return backend
+    return cls.from_url(url, **options)

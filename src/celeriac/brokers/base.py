@@ -20,11 +20,13 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from celeriac.protocol import Message
 
 __all__ = ["DEAD_LETTER_QUEUE", "Broker", "Delivery", "dead_letter_copy"]
+
+_B = TypeVar("_B", bound="Broker")
 
 #: Where messages that cannot be decoded or routed are kept, unless configured otherwise.
 DEAD_LETTER_QUEUE = "celeriac.dead_letter"
@@ -97,6 +99,11 @@ class Broker(ABC):
     #: Whether :meth:`publish` honours ``eta`` by holding the message broker-side.
     supports_eta: bool = True
 
+    @classmethod
+    @abstractmethod
+    def from_url(cls: type[_B], url: str, *, transport_options: dict[str, Any]) -> _B:
+        """Build the broker for ``url`` with ``broker_transport_options``."""
+
     def open(self) -> None:
         """Connect (or create storage). Safe to call twice."""
 
@@ -147,10 +154,10 @@ class Broker(ABC):
     def peek(self, queue: str, limit: int = 100) -> list[Message]:
         """Return up to ``limit`` ready messages of ``queue`` without leasing them."""
 
-    def renew(self, deliveries: Sequence[Delivery]) -> None:  # noqa: B027 - optional hook
+    def renew(self, deliveries: Sequence[Delivery]) -> None:
         """Extend the leases of messages still being worked on (no-op if not leased)."""
 
-    def declare_queue(self, queue: str) -> None:  # noqa: B027 - optional hook
+    def declare_queue(self, queue: str) -> None:
         """Make sure ``queue`` exists (no-op for brokers that create queues on use)."""
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
@@ -168,9 +175,7 @@ class Broker(ABC):
         """Close from the event loop."""
         await asyncio.to_thread(self.close)
 
-    async def afetch(
-        self, queues: Sequence[str], *, limit: int, timeout: float
-    ) -> list[Delivery]:
+    async def afetch(self, queues: Sequence[str], *, limit: int, timeout: float) -> list[Delivery]:
         """Lease up to ``limit`` messages, waiting at most ``timeout`` for the first."""
         first = await asyncio.to_thread(self.get, queues, timeout)
         if first is None:

@@ -68,6 +68,4 @@ def broker_from_url(url: str, *, transport_options: dict[str, Any] | None = None
             )
         raise ImproperlyConfigured(f"no broker for URL scheme {scheme!r} in {url!r}")
     cls = _load(path)
-    from_url = getattr(cls, "from_url")
-    broker: Broker = from_url(url, transport_options=dict(transport_options or {}))
-    return broker
+    return cls.from_url(url, transport_options=dict(transport_options or {}))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging.config
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -13,11 +12,12 @@ from celeriac.app.base import Celery
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = [
+    "COMMA_LIST",
+    "LOG_LEVEL_METAVAR",
     "CLIContext",
-    "CommaList",
     "GroupedCommand",
     "GroupedOption",
-    "LogLevel",
+    "comma_list",
     "setup_logging",
 ]
 
@@ -81,10 +81,22 @@ class CLIContext:
             click.echo(text, err=err)
 
 
-class CommaList(click.ParamType):
-    """A comma-separated list option (``-Q a,b``); repeated flags add up."""
+def comma_list(ctx: click.Context, param: click.Parameter, value: Any) -> list[str]:
+    """Callback for repeatable comma-separated options (``-Q a,b -Q c``): one flat list."""
+    items = value if isinstance(value, list | tuple) else [value]
+    return [part.strip() for item in items if item for part in str(item).split(",") if part.strip()]
 
-    name = "COMMA SEPARATED LIST"
+
+#: The metavar of :func:`comma_list` options, as Celery shows it.
+COMMA_LIST = "COMMA SEPARATED LIST"
+#: The metavar of ``-l/--loglevel``.
+LOG_LEVEL_METAVAR = "[" + "|".join(LOG_LEVELS) + "]"
+
+
+class CommaList(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.4
+    """Deprecated in favour of :func:`comma_list`; kept while commands move over."""
+
+    name = COMMA_LIST
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         if isinstance(value, list | tuple):
@@ -92,16 +104,9 @@ class CommaList(click.ParamType):
         return [item.strip() for item in str(value).split(",") if item.strip()]
 
 
-def flatten(values: Sequence[Sequence[str]] | None) -> list[str]:
+def flatten(values: Any) -> list[str]:
     """Flatten repeated :class:`CommaList` values."""
     return [item for group in values or () for item in group]
-
-
-class LogLevel(click.Choice):
-    """A log level name, any case (``-l info``), shown upper-case."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        return super().convert(str(value).upper(), param, ctx)
 
 
 class GroupedOption(click.Option):
@@ -116,6 +121,7 @@ class GroupedCommand(click.Command):
     """A command whose ``--help`` lists options under their headings, in order."""
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Write one section per option group, ``Options`` last."""
         groups: dict[str, list[tuple[str, str]]] = {}
         for param in self.get_params(ctx):
             record = param.get_help_record(ctx)
@@ -141,6 +147,9 @@ def setup_logging(loglevel: str, logfile: str | None = None) -> None:
             "disable_existing_loggers": False,
             "formatters": {"plain": {"format": LOG_FORMAT}},
             "handlers": {"default": handler},
-            "root": {"handlers": ["default"], "level": loglevel.upper().replace("FATAL", "CRITICAL")},
+            "root": {
+                "handlers": ["default"],
+                "level": loglevel.upper().replace("FATAL", "CRITICAL"),
+            },
         }
     )

@@ -50,8 +50,13 @@ class CeleriacGroup(click.Group):
 
 
 @click.group(cls=CeleriacGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-A", "--app", "app_name", envvar=["CELERIAC_APP", "CELERY_APP"],
-              help="The app: module, package or module:attribute.")
+@click.option(
+    "-A",
+    "--app",
+    "app_name",
+    envvar=["CELERIAC_APP", "CELERY_APP"],
+    help="The app: module, package or module:attribute.",
+)
 @click.option("-b", "--broker", help="Broker URL (overrides the app's setting).")
 @click.option("--result-backend", help="Result backend URL (overrides the app's setting).")
 @click.option("--config", help="Module to load settings from.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -142,7 +143,10 @@ class Consumer:
         if name not in self.app.tasks:
             logger.error(
                 "Received unregistered task of type %r. The message has been ignored and "
-                "discarded (task id %s).", name, task_id, extra={"task_id": task_id},
+                "discarded (task id %s).",
+                name,
+                task_id,
+                extra={"task_id": task_id},
             )
             await asyncio.to_thread(self.app.backend.mark_as_failure, task_id, NotRegistered(name))
             self._acks.append(delivery)
@@ -156,19 +160,27 @@ class Consumer:
         if eta is not None and eta > self.app.now() and self.app.broker.supports_eta:
             # A peer published it without broker-side ETA: hand it back, held until due.
             await self.app.broker.apublish(
-                message, exchange=delivery.exchange, routing_key=delivery.routing_key or
-                delivery.queue, eta=eta.timestamp(),
+                message,
+                exchange=delivery.exchange,
+                routing_key=delivery.routing_key or delivery.queue,
+                eta=eta.timestamp(),
             )
             self._acks.append(delivery)
             return
         self.reserved.append(_Job(delivery, task_message))
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        task_id = delivery.message.headers.get("id") if isinstance(
-            delivery.message.headers, dict) else None
+        task_id = (
+            delivery.message.headers.get("id")
+            if isinstance(delivery.message.headers, dict)
+            else None
+        )
         logger.error(
             "Moving message %s from queue %r to %r: %s",
-            task_id or delivery.tag, delivery.queue, self.dead_letter_queue, reason,
+            task_id or delivery.tag,
+            delivery.queue,
+            self.dead_letter_queue,
+            reason,
         )
         await self.app.broker.adead_letter(delivery, reason)
 
@@ -193,7 +205,7 @@ class Consumer:
             self.pool.submit(
                 run_task,
                 (self.app, job.message, self.hostname, job.delivery.delivery_info, self.accept),
-                lambda value, error, job=job: self._report(job, value, error),
+                functools.partial(self._report, job),
             )
 
     def _report(self, job: _Job, value: Any, error: BaseException | None) -> None:
@@ -205,8 +217,13 @@ class Consumer:
         self.active.pop(id(job), None)
         self.processed += 1
         if error is not None:
-            logger.error("Pool job for %s[%s] crashed: %r", job.message.name, job.message.id,
-                         error, exc_info=error)
+            logger.error(
+                "Pool job for %s[%s] crashed: %r",
+                job.message.name,
+                job.message.id,
+                error,
+                exc_info=error,
+            )
         if outcome is not None and outcome.state == INVALID:
             reason = f"cannot decode body: {outcome.exception}"
             self._loop_task(self._dead_letter_copy(job, reason))
@@ -227,8 +244,13 @@ class Consumer:
 
     async def _dead_letter_copy(self, job: _Job, reason: str) -> None:
         if job.acked:  # already acked early: keep a copy, lose nothing
-            logger.error("Task %s[%s]: %s; copy kept in %r", job.message.name, job.message.id,
-                         reason, self.dead_letter_queue)
+            logger.error(
+                "Task %s[%s]: %s; copy kept in %r",
+                job.message.name,
+                job.message.id,
+                reason,
+                self.dead_letter_queue,
+            )
             delivery = job.delivery
             await self.app.broker.apublish(
                 dead_letter_copy(delivery, reason), routing_key=self.dead_letter_queue

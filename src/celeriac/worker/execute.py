@@ -96,14 +96,14 @@ def _send_callbacks(app: Celery, request: Context, retval: Any) -> None:
         Signature(callback, app=app).apply_async((retval,))
     if request.chain:
         remaining = list(request.chain)
-        step = Signature(remaining.pop(), app=app)
+        step: Signature[Any] = Signature(remaining.pop(), app=app)
         step.apply_async((retval,), chain=remaining or None)
 
 
 def _send_errbacks(app: Celery, request: Context, exc: BaseException, tb: str) -> None:
     """Call local errbacks taking ``(request, exc, traceback)``, send the others."""
     for errback in request.errbacks or ():
-        sig = Signature(errback, app=app)
+        sig: Signature[Any] = Signature(errback, app=app)
         local = app.tasks.get(sig.task)
         if local is not None and _takes_request_exc_tb(local):
             local.run(request, exc, tb, *sig.args)
@@ -121,9 +121,7 @@ def _takes_request_exc_tb(task: Task[Any, Any]) -> bool:
     return len(params) >= 2
 
 
-def trace(
-    app: Celery, task: Task[Any, Any], request: Context, *, store: bool = True
-) -> Outcome:
+def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = True) -> Outcome:
     """Run ``task`` for ``request``: record states, send callbacks, return the outcome."""
     backend = app.backend
     task_id = request.id or ""
@@ -136,9 +134,7 @@ def trace(
     started = time.perf_counter()
     try:
         if store and track_started and not ignore:
-            backend.mark_as_started(
-                task_id, request, pid=os.getpid(), hostname=request.hostname
-            )
+            backend.mark_as_started(task_id, request, pid=os.getpid(), hostname=request.hostname)
         with _state.running_task(task, request):
             retval = task.run(*request.args, **request.kwargs)
     except Retry as exc:
@@ -161,8 +157,12 @@ def trace(
             if store and chained_id:
                 backend.mark_as_failure(chained_id, exc, tb, request)
         logger.error(
-            "Task %s[%s] raised unexpected: %r", task.name, task_id, exc,
-            exc_info=True, extra={"task_id": task_id},
+            "Task %s[%s] raised unexpected: %r",
+            task.name,
+            task_id,
+            exc,
+            exc_info=True,
+            extra={"task_id": task_id},
         )
         _send_errbacks(app, request, exc, tb)
         return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(started))
@@ -171,7 +171,11 @@ def trace(
     if store and not ignore:
         backend.mark_as_done(task_id, retval, request)
     logger.info(
-        "Task %s[%s] succeeded in %.6fs: %s", task.name, task_id, runtime, safe_repr(retval),
+        "Task %s[%s] succeeded in %.6fs: %s",
+        task.name,
+        task_id,
+        runtime,
+        safe_repr(retval),
         extra={"task_id": task_id},
     )
     return Outcome(states.SUCCESS, retval=retval, runtime=runtime)
@@ -230,10 +234,19 @@ def apply_eagerly(
 
     while True:
         request = Context(
-            id=task_id, task=task.name, args=list(args), kwargs=dict(kwargs), retries=retries,
-            is_eager=True, called_directly=False, callbacks=as_dicts(link),
-            errbacks=as_dicts(link_error), root_id=(parent.root_id if parent else None) or task_id,
-            parent_id=parent.id if parent else None, hostname=None, headers=options.get("headers"),
+            id=task_id,
+            task=task.name,
+            args=list(args),
+            kwargs=dict(kwargs),
+            retries=retries,
+            is_eager=True,
+            called_directly=False,
+            callbacks=as_dicts(link),
+            errbacks=as_dicts(link_error),
+            root_id=(parent.root_id if parent else None) or task_id,
+            parent_id=parent.id if parent else None,
+            hostname=None,
+            headers=options.get("headers"),
         )
         outcome = trace(app, task, request, store=app.conf.task_store_eager_result)
         if outcome.state != states.RETRY:
@@ -243,4 +256,6 @@ def apply_eagerly(
     if outcome.state == states.FAILURE and propagate and outcome.exception is not None:
         raise outcome.exception
     value = outcome.retval if outcome.state == states.SUCCESS else outcome.exception
-    return EagerResult(task_id, value, outcome.state, outcome.traceback, app=app, task_name=task.name)
+    return EagerResult(
+        task_id, value, outcome.state, outcome.traceback, app=app, task_name=task.name
+    )

@@ -66,7 +66,9 @@ class Worker:
         self.pool_cls = pool_class(self.pool_name)
         self.concurrency = concurrency or conf.worker_concurrency or os.cpu_count() or 1
         multiplier = conf.worker_prefetch_multiplier
-        self.prefetch_multiplier = multiplier if prefetch_multiplier is None else prefetch_multiplier
+        self.prefetch_multiplier = (
+            multiplier if prefetch_multiplier is None else prefetch_multiplier
+        )
         self.purge = purge
         self.include = list(include)
         self.queues = self._select_queues(queues, exclude_queues)
@@ -81,9 +83,9 @@ class Worker:
             selected = [router.queue(name) for name in names]
         else:
             declared = self.app.conf.task_queues
-            selected = [router.queue(q.name) for q in declared] if declared else [
-                self.app.default_queue()
-            ]
+            selected = (
+                [router.queue(q.name) for q in declared] if declared else [self.app.default_queue()]
+            )
         return [q for q in selected if q.name not in set(exclude)]
 
     # -- start ------------------------------------------------------------------------
@@ -114,7 +116,8 @@ class Worker:
         if not app.conf.broker_url:
             logger.info(
                 "No broker configured: using the embedded SQLite broker %s in %s",
-                app.broker_url, os.getcwd(),
+                app.broker_url,
+                os.getcwd(),
             )
         logger.info("Connected to %s", mask_url(app.broker_url))
         for queue in self.queues:
