@@ -1,32 +1,16 @@
-# Two entry points a newcomer needs: `make demo` and `make test`.
+# Thin aliases for dev.py, which needs nothing but Python.
 PY ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
 
-.PHONY: demo test lint typecheck bench clean
+.PHONY: demo test setup clean
 
-$(BIN)/celeriac: pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,redis]'
-	touch $(BIN)/celeriac
+demo:
+	$(PY) dev.py demo
 
-demo: $(BIN)/celeriac
-	cd examples && ../$(BIN)/celeriac -A proj demo
+test:
+	$(PY) dev.py test
 
-lint: $(BIN)/celeriac
-	$(BIN)/ruff check src tests examples
-	$(BIN)/ruff format --check src tests examples
-	$(BIN)/lint-imports
-
-typecheck: $(BIN)/celeriac
-	$(BIN)/mypy
-
-test: lint typecheck
-	$(BIN)/pytest
-
-bench: $(BIN)/celeriac
-	$(BIN)/python -m bench
+setup:
+	$(PY) dev.py setup
 
 clean:
-	rm -rf $(VENV) build dist examples/*.sqlite3*
+	rm -rf .venv build dist examples/*.sqlite3* examples/demo-worker.log

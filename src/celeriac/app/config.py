@@ -106,7 +106,14 @@ class Settings(MutableMapping[str, Any]):
         None,
         bool,
         _NONE,
-        doc="Retry connecting to the broker at worker start-up.",
+        doc="Retry connecting to the broker at worker start-up (broker_connection_retry "
+        "when unset).",
+    )
+    broker_connection_retry: Setting[bool] = setting(
+        True, doc="Retry connecting to the broker when the connection fails."
+    )
+    broker_connection_max_retries: Setting[int | None] = setting(
+        100, int, _NONE, doc="Connection attempts before giving up (None: forever)."
     )
     # -- results -----------------------------------------------------------------
     result_backend: Setting[str | None] = setting(
@@ -365,8 +372,8 @@ class Settings(MutableMapping[str, Any]):
         # Only reached for names that are not declared settings (user keys).
         try:
             return self._values[key]
-        except KeyError:
-            raise AttributeError(f"no setting named {key!r}") from None
+        except KeyError as exc:
+            raise AttributeError(f"no setting named {key!r}") from exc
 
     def override(self, **values: Any) -> None:
         """Set values that win over everything, environment included (command-line flags)."""

@@ -93,22 +93,6 @@ COMMA_LIST = "COMMA SEPARATED LIST"
 LOG_LEVEL_METAVAR = "[" + "|".join(LOG_LEVELS) + "]"
 
 
-class CommaList(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.4
-    """Deprecated in favour of :func:`comma_list`; kept while commands move over."""
-
-    name = COMMA_LIST
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, list | tuple):
-            return list(value)
-        return [item.strip() for item in str(value).split(",") if item.strip()]
-
-
-def flatten(values: Any) -> list[str]:
-    """Flatten repeated :class:`CommaList` values."""
-    return [item for group in values or () for item in group]
-
-
 class GroupedOption(click.Option):
     """An option shown under a heading (``Worker Options``, ``Pool Options`` ...)."""
 
@@ -124,6 +108,8 @@ class GroupedCommand(click.Command):
         """Write one section per option group, ``Options`` last."""
         groups: dict[str, list[tuple[str, str]]] = {}
         for param in self.get_params(ctx):
+            if isinstance(param, click.Argument):
+                continue
             record = param.get_help_record(ctx)
             if record is None:
                 continue

@@ -6,7 +6,7 @@ import click
 
 from celeriac.app.base import Celery
 from celeriac.brokers.base import DEAD_LETTER_QUEUE
-from celeriac.cli.base import CLIContext, CommaList, GroupedCommand, GroupedOption, flatten
+from celeriac.cli.base import COMMA_LIST, CLIContext, GroupedCommand, GroupedOption, comma_list
 from celeriac.exceptions import CeleriacError
 
 __all__ = ["purge"]
@@ -46,8 +46,9 @@ def known_queues(app: Celery) -> set[str]:
     "--queues",
     cls=GroupedOption,
     help_group="Purging Options",
-    type=CommaList(),
     multiple=True,
+    metavar=COMMA_LIST,
+    callback=comma_list,
     help="Comma separated list of queue names to purge.",
 )
 @click.option(
@@ -55,8 +56,9 @@ def known_queues(app: Celery) -> set[str]:
     "--exclude-queues",
     cls=GroupedOption,
     help_group="Purging Options",
-    type=CommaList(),
     multiple=True,
+    metavar=COMMA_LIST,
+    callback=comma_list,
     help="Comma separated list of queues names not to purge.",
 )
 @click.pass_obj
@@ -64,13 +66,13 @@ def purge(
     obj: CLIContext,
     *,
     force: bool,
-    queues: list[list[str]],
-    exclude_queues: list[list[str]],
+    queues: list[str],
+    exclude_queues: list[str],
 ) -> None:
     """Erase all messages from all known task queues."""
     app = obj.app
-    named = set(flatten(queues))
-    names = (named or known_queues(app) - {DEAD_LETTER_QUEUE}) - set(flatten(exclude_queues))
+    named = set(queues)
+    names = (named or known_queues(app) - {DEAD_LETTER_QUEUE}) - set(exclude_queues)
     queues_headline = _plural(len(names), "queue")
     if names and not force:
         warning = "WARNING" if obj.no_color else click.style("WARNING", fg="red")

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 
 from celeriac._internal.naming import default_nodename, mask_url
 from celeriac.app.routing import Queue
+from celeriac.exceptions import OperationalError
 from celeriac.pools.registry import pool_class
 from celeriac.worker.banner import banner
 from celeriac.worker.consumer import Consumer
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.brokers.base import Broker
     from celeriac.pools.base import Pool
 
 __all__ = ["Worker"]
@@ -111,8 +113,7 @@ class Worker:
     async def run(self, on_started: Callable[[], None] | None = None) -> None:
         """Run until stopped; ``on_started`` is called once the worker is ready."""
         app = self.app
-        broker = app.broker
-        await broker.aopen()
+        broker = await self._connect()
         if not app.conf.broker_url:
             logger.info(
                 "No broker configured: using the embedded SQLite broker %s in %s",
@@ -142,6 +143,34 @@ class Worker:
             await self.consumer.run()
         finally:
             await self._shutdown()
+
+    async def _connect(self) -> Broker:
+        """Connect, retrying transient failures with backoff as the settings allow."""
+        conf = self.app.conf
+        retry = conf.broker_connection_retry_on_startup
+        if retry is None:
+            retry = conf.broker_connection_retry
+        limit = conf.broker_connection_max_retries
+        attempt = 0
+        while True:
+            try:
+                broker = self.app.broker
+                await broker.aopen()
+                return broker
+            except OperationalError as exc:
+                attempt += 1
+                if not retry or (limit is not None and attempt > limit):
+                    raise
+                delay = min(2.0 * attempt, 30.0)
+                logger.error(
+                    "consumer: Cannot connect to %s: %s. Trying again in %.2f seconds... (%d/%s)",
+                    mask_url(self.app.broker_url),
+                    exc,
+                    delay,
+                    attempt,
+                    limit or "inf",
+                )
+                await asyncio.sleep(delay)
 
     # -- stop -------------------------------------------------------------------------
 
