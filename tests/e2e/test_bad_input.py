@@ -30,8 +30,7 @@ def test_unknown_task_is_recorded_as_failure(proj: ModuleType, start_worker: Any
     with pytest.raises(NotRegistered):
         res.get(timeout=10)
     assert res.state == states.FAILURE
-    assert worker.wait_for_line(res.id)
-    assert any("unregistered task" in line and res.id in line for line in worker.lines)
+    assert worker.wait_for_line(f"discarded (task id {res.id})")
     assert proj.add.delay(1, 1).get(timeout=10) == 2  # still serving
     assert app.broker.size("celery") == 0
 
@@ -46,9 +45,7 @@ def test_refused_content_type_is_dead_lettered(proj: ModuleType, start_worker: A
     assert "application/x-python-serialize" in kept.headers["x-dead-letter-reason"]
     assert kept.headers["x-dead-letter-queue"] == "celery"
     assert kept.content_type == "application/x-python-serialize"
-    assert any(
-        res.id in line and "dead" not in line.lower() or res.id in line for line in worker.lines
-    )
+    assert worker.wait_for_line(f"Moving message {res.id} from queue 'celery'")
     assert proj.add.delay(2, 2).get(timeout=10) == 4
 
 

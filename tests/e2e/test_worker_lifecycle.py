@@ -63,7 +63,7 @@ def test_second_signal_is_a_cold_shutdown(
     assert worker.wait_for_line("Warm shutdown")
     worker.process.send_signal(signal.SIGINT)
     assert worker.process.wait(timeout=10) is not None
-    assert any("Cold shutdown" in line for line in worker.lines)
+    assert worker.wait_for_line("Cold shutdown")
     assert res.state == "PENDING"
 
 

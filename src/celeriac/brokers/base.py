@@ -176,7 +176,10 @@ class Broker(ABC):
         await asyncio.to_thread(self.close)
 
     async def afetch(self, queues: Sequence[str], *, limit: int, timeout: float) -> list[Delivery]:
-        """Lease up to ``limit`` messages, waiting at most ``timeout`` for the first."""
+        """Lease up to ``limit`` messages, waiting at most ``timeout`` for the first.
+
+        Must be cancellation-safe: a fetch cancelled while it waits leases nothing.
+        """
         first = await asyncio.to_thread(self.get, queues, timeout)
         if first is None:
             return []

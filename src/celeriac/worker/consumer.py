@@ -79,6 +79,7 @@ class Consumer:
         self._idle.set()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._fetch: asyncio.Future[list[Delivery]] | None = None
 
     # -- the loop -------------------------------------------------------------------
 
@@ -94,9 +95,17 @@ class Consumer:
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
-                deliveries = await broker.afetch(
-                    self.queues, limit=room, timeout=self.fetch_timeout
+                self._fetch = asyncio.ensure_future(
+                    broker.afetch(self.queues, limit=room, timeout=self.fetch_timeout)
                 )
+                try:
+                    deliveries = await self._fetch
+                except asyncio.CancelledError:
+                    if self._stopping:
+                        break
+                    raise
+                finally:
+                    self._fetch = None
                 for delivery in deliveries:
                     await self._receive(delivery)
                 await self._dispatch()
@@ -108,6 +117,8 @@ class Consumer:
         """Stop fetching; what is reserved stays until :meth:`release` or :meth:`drain`."""
         self._stopping = True
         self._wakeup.set()
+        if self._fetch is not None:
+            self._fetch.cancel()
 
     async def drain(self) -> None:
         """Wait until every running task has finished (warm shutdown)."""

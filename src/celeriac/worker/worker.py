@@ -46,6 +46,7 @@ class Worker:
         prefetch_multiplier: Messages held per pool slot; ``worker_prefetch_multiplier``.
         purge: Delete waiting messages of the consumed queues before starting.
         include: Extra modules to import (``-I``).
+        retry_interval: Seconds added to the wait after each failed connection attempt.
     """
 
     def __init__(
@@ -60,6 +61,7 @@ class Worker:
         prefetch_multiplier: int | None = None,
         purge: bool = False,
         include: Sequence[str] = (),
+        retry_interval: float = 2.0,
     ) -> None:
         self.app = app
         self.hostname = default_nodename(hostname)
@@ -73,6 +75,7 @@ class Worker:
         )
         self.purge = purge
         self.include = list(include)
+        self.retry_interval = retry_interval
         self.queues = self._select_queues(queues, exclude_queues)
         self.pool: Pool | None = None
         self.consumer: Consumer | None = None
@@ -161,7 +164,7 @@ class Worker:
                 attempt += 1
                 if not retry or (limit is not None and attempt > limit):
                     raise
-                delay = min(2.0 * attempt, 30.0)
+                delay = min(self.retry_interval * attempt, 30.0)
                 logger.error(
                     "consumer: Cannot connect to %s: %s. Trying again in %.2f seconds... (%d/%s)",
                     mask_url(self.app.broker_url),
