@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import final
@@ -26,9 +27,10 @@ from typing import final
 from celeriac.exceptions import CeleriacError, ImproperlyConfigured
 
 __all__ = [
-    "BROKER_SCHEMA_SLOT",
     "BACKEND_SCHEMA_SLOT",
+    "BROKER_SCHEMA_SLOT",
     "ThreadConnections",
+    "abandon",
     "connect",
     "data_version",
     "immediate",
@@ -48,19 +50,24 @@ BACKEND_SCHEMA_SLOT = 1
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
 
+# Retrying the switch of a new database file to WAL.
+_WAL_SWITCH_TIMEOUT = 5.0
+_WAL_SWITCH_PAUSE = 0.005
+
 # Connections a forked child inherited: closing them could disturb the parent's locks and
 # WAL files, and letting them be garbage-collected closes them, so they are kept here.
 _INHERITED: list[sqlite3.Connection] = []
 
 
 def path_from_url(url: str, *, what: str) -> str:
-    """The absolute database path of a ``sqlite:///relative`` or ``sqlite:////abs`` URL.
+    """Return the absolute database path of ``sqlite:///relative`` or ``sqlite:////abs``.
 
     A leading ``db+`` (Celery's SQLAlchemy-style result URL) is accepted.
 
     Raises:
         ImproperlyConfigured: the URL is not a file URL, or names an in-memory database,
             which other processes could not share.
+
     """
     scheme, sep, rest = url.removeprefix("db+").partition("://")
     if scheme != "sqlite" or not sep:
@@ -116,14 +123,15 @@ def translate_errors(
         error: The class raised for most failures (``BrokerError``, ``BackendError``).
         busy_error: The class raised when the database stayed locked too long.
         busy_timeout: The busy timeout in seconds, for the message.
+
     """
     try:
         yield
     except sqlite3.Error as exc:
         if is_busy(exc):
             raise busy_error(
-                f"SQLite database {path} stayed locked for more than {busy_timeout:g} s"
-                f" by another connection ({exc})"
+                f"SQLite database {path} is locked by another connection"
+                f" (gave up after waiting up to {busy_timeout:g} s: {exc})"
             ) from exc
         problem = _filesystem_problem(path)
         if problem is not None:
@@ -141,12 +149,31 @@ def connect(path: str, *, busy_timeout: float) -> sqlite3.Connection:
         path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
     )
     try:
-        conn.execute("PRAGMA journal_mode=WAL").fetchone()
+        _use_wal(conn, deadline=time.monotonic() + max(busy_timeout, _WAL_SWITCH_TIMEOUT))
         conn.execute("PRAGMA synchronous=NORMAL")
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, *, deadline: float) -> None:
+    # Switching a new file to WAL fails at once, without the busy handler, while another
+    # process is switching it too; so retry here. Once switched, the mode is persistent.
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(_WAL_SWITCH_PAUSE)
+
+
+def abandon(conn: sqlite3.Connection) -> None:
+    """Drop a connection inherited through ``fork()`` without closing it, ever."""
+    _INHERITED.append(conn)
 
 
 def data_version(conn: sqlite3.Connection) -> int:
@@ -157,8 +184,11 @@ def data_version(conn: sqlite3.Connection) -> int:
 
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """A ``BEGIN IMMEDIATE`` transaction: takes the write lock up front, so what is read
-    inside it cannot be changed by another writer before the commit."""
+    """Run a ``BEGIN IMMEDIATE`` transaction, committed unless the block raises.
+
+    It takes the write lock up front, so what is read inside it cannot be changed by
+    another writer before the commit.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
@@ -185,6 +215,7 @@ def migrate(
         version: The engine's current schema version (1..255).
         ddl: The statements creating the engine's tables and indexes.
         error: Raised when the file was written by a newer schema version.
+
     """
     shift = 8 * slot
 
@@ -215,6 +246,7 @@ class ThreadConnections:
 
     Args:
         factory: Makes a new connection.
+
     """
 
     def __init__(self, *, factory: Callable[[], sqlite3.Connection]) -> None:
@@ -225,7 +257,7 @@ class ThreadConnections:
         self._pid = os.getpid()
 
     def get(self) -> sqlite3.Connection:
-        """The calling thread's connection, made on first use."""
+        """Return the calling thread's connection, made on first use."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._pid == os.getpid():
             return conn
@@ -249,7 +281,8 @@ class ThreadConnections:
             conn.close()
 
     def _abandon_inherited(self) -> None:
-        _INHERITED.extend(conn for _, conn in self._owned)
+        for _, conn in self._owned:
+            abandon(conn)
         self._owned = []
         self._local = threading.local()
         self._pid = os.getpid()

@@ -11,10 +11,13 @@ __all__ = ["float_option"]
 
 
 def float_option(options: Mapping[str, Any], name: str, default: float) -> float:
-    """The transport option ``name`` as a positive number of seconds, else ``default``.
+    """Read the transport option ``name`` as a positive number of seconds.
+
+    Returns ``default`` when the option is absent.
 
     Raises:
         ImproperlyConfigured: the value is not a positive number.
+
     """
     value = options.get(name)
     if value is None:

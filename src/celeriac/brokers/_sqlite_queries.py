@@ -12,7 +12,6 @@ look again and an empty check never scans a queue.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import time
 import uuid
@@ -20,10 +19,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from celeriac._internal import sqlite as db
-from celeriac.brokers.base import Delivery
-from celeriac.exceptions import BrokerError, DecodeError, EncodeError
+from celeriac.brokers._leases import (
+    clamp_priority,
+    encode_json,
+    lease_tag,
+    log_lost_lease,
+)
+from celeriac.brokers.base import Delivery, dead_letter_copy
+from celeriac.exceptions import DecodeError
 from celeriac.protocol import Message
-from celeriac.serialization import json_dumps, json_loads
+from celeriac.serialization import json_loads
 
 __all__ = [
     "INSERT",
@@ -39,8 +44,6 @@ __all__ = [
     "requeue",
     "reserve",
 ]
-
-logger = logging.getLogger(__name__)
 
 SCHEMA = (
     """
@@ -82,13 +85,9 @@ INSERT = (
 _UNLEASED = "queue = ? AND (leased_until IS NULL OR leased_until < ?)"
 PURGE = f"DELETE FROM messages WHERE {_UNLEASED}"
 SIZE = f"SELECT COUNT(*) FROM messages WHERE {_UNLEASED}"
-PEEK = (
-    f"SELECT {_COLUMNS} FROM messages WHERE {_UNLEASED} AND not_before <= ? ORDER BY id LIMIT ?"
-)
+PEEK = f"SELECT {_COLUMNS} FROM messages WHERE {_UNLEASED} AND not_before <= ? ORDER BY id LIMIT ?"
 _NEXT_READY = "SELECT MIN(not_before) FROM messages WHERE queue = ? AND leased_until IS NULL"
-_NEXT_EXPIRY = (
-    "SELECT MIN(leased_until) FROM messages WHERE queue = ? AND leased_until IS NOT NULL"
-)
+_NEXT_EXPIRY = "SELECT MIN(leased_until) FROM messages WHERE queue = ? AND leased_until IS NOT NULL"
 # INDEXED BY: without statistics the planner would pick messages_due and sort the queue.
 _READY = (
     "SELECT priority, id FROM messages INDEXED BY messages_ready"
@@ -117,13 +116,6 @@ _FETCH_CHUNK = 500
 _Candidate = tuple[int, int, int]
 
 
-def _json(value: dict[str, Any], what: str) -> str:
-    try:
-        return json_dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise EncodeError(f"message {what} cannot be stored as JSON: {exc}") from exc
-
-
 def _unjson(text: str) -> dict[str, Any]:
     try:
         value = json_loads(text)
@@ -137,15 +129,15 @@ def _unjson(text: str) -> dict[str, Any]:
 def message_row(
     message: Message, exchange: str, routing_key: str, eta: float | None, now: float
 ) -> tuple[Any, ...]:
-    """The parameters of :data:`INSERT` for one message."""
+    """Return the parameters of :data:`INSERT` for one message."""
     return (
         routing_key,
-        min(max(message.priority, 0), 255),
+        clamp_priority(message.priority),
         now if eta is None else eta,
         exchange,
         routing_key,
-        _json(message.headers, "headers"),
-        _json(message.properties, "properties"),
+        encode_json(message.headers, "headers"),
+        encode_json(message.properties, "properties"),
         message.content_type,
         message.content_encoding,
         message.body,
@@ -154,14 +146,14 @@ def message_row(
 
 
 def message_from(row: Sequence[Any]) -> Message:
-    """The message of a row selected with the broker's column list."""
+    """Rebuild the message of a row selected with the broker's column list."""
     return Message(bytes(row[8]), _unjson(row[4]), _unjson(row[5]), row[6], row[7])
 
 
 def _candidates(
     conn: sqlite3.Connection, queues: Sequence[str], limit: int, now: float
 ) -> tuple[list[_Candidate], float | None]:
-    """The best ``limit`` deliverable rows of each queue, and when more come due."""
+    """Find the best ``limit`` deliverable rows of each queue, and when more come due."""
     found: list[_Candidate] = []
     due: list[float] = []
     for queue in queues:
@@ -196,6 +188,7 @@ def reserve(
     Returns:
         The deliveries, best first, and (when there are none) the unix time at which an
         eta comes due or a lease runs out, ``None`` if nothing is pending.
+
     """
     queues = list(dict.fromkeys(queues))
     # Looking first without the write lock keeps idle consumers from queueing for it.
@@ -228,13 +221,6 @@ def reserve(
     return deliveries, (due if not deliveries else None)
 
 
-def _tag(delivery: Delivery) -> tuple[int, str]:
-    tag = delivery.tag
-    if not (isinstance(tag, tuple) and len(tag) == 2):
-        raise BrokerError(f"delivery tag {tag!r} was not made by the SQLite broker")
-    return int(tag[0]), str(tag[1])
-
-
 def _apply_leased(
     conn: sqlite3.Connection,
     sql: str,
@@ -256,23 +242,17 @@ def _apply_leased(
     else:
         run()
     for delivery in lost:
-        logger.warning(
-            "%s of message %s from queue %r ignored: its lease ran out and it was"
-            " delivered again, or it was already acked",
-            action,
-            _tag(delivery)[0],
-            delivery.queue,
-        )
+        log_lost_lease(action, delivery)
 
 
 def ack(conn: sqlite3.Connection, deliveries: Sequence[Delivery]) -> None:
     """Delete the messages whose leases are still held."""
-    _apply_leased(conn, _DELETE, deliveries, _tag, "ack")
+    _apply_leased(conn, _DELETE, deliveries, lease_tag, "ack")
 
 
 def requeue(conn: sqlite3.Connection, deliveries: Sequence[Delivery]) -> None:
     """Release the leases still held, marking the messages redelivered."""
-    _apply_leased(conn, _REQUEUE, deliveries, _tag, "requeue")
+    _apply_leased(conn, _REQUEUE, deliveries, lease_tag, "requeue")
 
 
 def renew(
@@ -280,20 +260,14 @@ def renew(
 ) -> None:
     """Extend the leases still held to ``visibility_timeout`` from now."""
     until = time.time() + visibility_timeout
-    _apply_leased(conn, _RENEW, deliveries, lambda d: (until, *_tag(d)), "renew")
+    _apply_leased(conn, _RENEW, deliveries, lambda d: (until, *lease_tag(d)), "renew")
 
 
 def dead_letter(
     conn: sqlite3.Connection, delivery: Delivery, reason: str, dead_letter_queue: str
 ) -> None:
     """Move a leased message to ``dead_letter_queue`` in one statement, body intact."""
-    headers = {
-        **delivery.message.headers,
-        "x-dead-letter-reason": reason,
-        "x-dead-letter-queue": delivery.queue,
-    }
-    row_id, token = _tag(delivery)
-    params = (dead_letter_queue, dead_letter_queue, _json(headers, "headers"), time.time())
-    _apply_leased(
-        conn, _DEAD_LETTER, [delivery], lambda _: (*params, row_id, token), "dead-letter"
-    )
+    headers = encode_json(dead_letter_copy(delivery, reason).headers, "headers")
+    row_id, token = lease_tag(delivery)
+    params = (dead_letter_queue, dead_letter_queue, headers, time.time())
+    _apply_leased(conn, _DEAD_LETTER, [delivery], lambda _: (*params, row_id, token), "dead-letter")

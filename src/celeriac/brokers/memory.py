@@ -16,14 +16,16 @@ Threads and asyncio:
     A ``threading.Condition`` guards each store. ``get`` waits on it; ``afetch`` waits on
     an ``asyncio.Event`` that ``publish`` sets through ``loop.call_soon_threadsafe``, so
     no thread is tied up per waiting call.
+
+Each ``get`` scans the queues it reads (O(n)); it is meant for tests, not backlogs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
-import logging
 import threading
 import time
 import uuid
@@ -33,14 +35,18 @@ from typing import Any, final
 from urllib.parse import urlsplit
 
 from celeriac._internal.transport_options import float_option
-from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery
-from celeriac.exceptions import BrokerError, DecodeError, EncodeError, ImproperlyConfigured
+from celeriac.brokers._leases import (
+    clamp_priority,
+    encode_json,
+    lease_tag,
+    log_lost_lease,
+)
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery, dead_letter_copy
+from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol import Message
-from celeriac.serialization import json_dumps, json_loads
+from celeriac.serialization import json_loads
 
 __all__ = ["MemoryBroker"]
-
-logger = logging.getLogger(__name__)
 
 _Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event]
 
@@ -119,20 +125,6 @@ def _store_named(name: str) -> _Store:
         return store
 
 
-def _json(value: dict[str, Any], what: str) -> str:
-    try:
-        return json_dumps(value)
-    except (TypeError, ValueError) as exc:
-        raise EncodeError(f"message {what} cannot be encoded as JSON: {exc}") from exc
-
-
-def _tag(delivery: Delivery) -> tuple[int, str]:
-    tag = delivery.tag
-    if not (isinstance(tag, tuple) and len(tag) == 2):
-        raise BrokerError(f"delivery tag {tag!r} was not made by the memory broker")
-    return int(tag[0]), str(tag[1])
-
-
 @final
 class MemoryBroker(Broker):
     """A broker keeping messages in this process's memory.
@@ -141,6 +133,7 @@ class MemoryBroker(Broker):
         name: The store to use; brokers with the same name share messages.
         url: The URL it was built from, for display.
         visibility_timeout: Seconds a lease lasts without renewal.
+
     """
 
     def __init__(
@@ -159,6 +152,7 @@ class MemoryBroker(Broker):
 
         Raises:
             ImproperlyConfigured: the URL is not a ``memory://`` URL.
+
         """
         parts = urlsplit(url)
         if parts.scheme != "memory":
@@ -188,17 +182,16 @@ class MemoryBroker(Broker):
         routing_key: str,
         eta: float | None = None,
     ) -> None:
-        """Append ``message`` to the queue named ``routing_key`` (the exchange is kept
-        for ``delivery_info`` only)."""
+        """Append ``message`` to the queue ``routing_key``; ``exchange`` is only recorded."""
         now = time.time()
-        headers = _json(message.headers, "headers")
-        properties = _json(message.properties, "properties")
+        headers = encode_json(message.headers, "headers")
+        properties = encode_json(message.properties, "properties")
         store = self._store
         with store.condition:
             entry = _Entry(
                 id=next(store.ids),
                 queue=routing_key,
-                priority=min(max(message.priority, 0), 255),
+                priority=clamp_priority(message.priority),
                 not_before=now if eta is None else eta,
                 body=bytes(message.body),
                 headers=headers,
@@ -254,12 +247,7 @@ class MemoryBroker(Broker):
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move the message to :data:`DEAD_LETTER_QUEUE` atomically (if still leased)."""
-        headers = {
-            **delivery.message.headers,
-            "x-dead-letter-reason": reason,
-            "x-dead-letter-queue": delivery.queue,
-        }
-        encoded = _json(headers, "headers")
+        encoded = encode_json(dead_letter_copy(delivery, reason).headers, "headers")
         store = self._store
         with store.condition:
             entry = self._leased_entry(delivery, "dead-letter")
@@ -308,9 +296,7 @@ class MemoryBroker(Broker):
     async def aclose(self) -> None:
         """Nothing to close."""
 
-    async def afetch(
-        self, queues: Sequence[str], *, limit: int, timeout: float
-    ) -> list[Delivery]:
+    async def afetch(self, queues: Sequence[str], *, limit: int, timeout: float) -> list[Delivery]:
         """Lease up to ``limit`` messages, waiting up to ``timeout`` for the first."""
         deadline = time.monotonic() + timeout
         store = self._store
@@ -329,10 +315,8 @@ class MemoryBroker(Broker):
                     return []
                 if due is not None:
                     wait = min(wait, max(due - time.time(), 0.001))
-                try:
+                with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(waiter[1].wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
         finally:
             with store.condition:
                 store.waiters.discard(waiter)
@@ -363,9 +347,7 @@ class MemoryBroker(Broker):
 
     # -- internals (callers hold the store's condition) -------------------------------
 
-    def _reserve(
-        self, queues: Sequence[str], limit: int
-    ) -> tuple[list[Delivery], float | None]:
+    def _reserve(self, queues: Sequence[str], limit: int) -> tuple[list[Delivery], float | None]:
         now = time.time()
         ready: list[_Entry] = []
         due: list[float] = []
@@ -386,7 +368,7 @@ class MemoryBroker(Broker):
             entry.token = token
             deliveries.append(
                 Delivery(
-                    message=self._decode(entry),
+                    message=entry.message(),
                     queue=entry.queue,
                     tag=(entry.id, token),
                     exchange=entry.exchange,
@@ -396,23 +378,10 @@ class MemoryBroker(Broker):
             )
         return deliveries, None
 
-    @staticmethod
-    def _decode(entry: _Entry) -> Message:
-        try:
-            return entry.message()
-        except (ValueError, DecodeError) as exc:  # only reachable through a bug
-            raise BrokerError(f"stored message {entry.id} cannot be decoded: {exc}") from exc
-
     def _leased_entry(self, delivery: Delivery, action: str) -> _Entry | None:
-        row_id, token = _tag(delivery)
+        row_id, token = lease_tag(delivery)
         entry = self._store.queues.get(delivery.queue, {}).get(row_id)
         if entry is not None and entry.token == token:
             return entry
-        logger.warning(
-            "%s of message %s from queue %r ignored: its lease ran out and it was"
-            " delivered again, or it was already acked",
-            action,
-            row_id,
-            delivery.queue,
-        )
+        log_lost_lease(action, delivery)
         return None

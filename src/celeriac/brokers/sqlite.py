@@ -68,6 +68,7 @@ class SQLiteBroker(Broker):
         visibility_timeout: Seconds a lease lasts without renewal.
         polling_interval: Seconds between two checks for new messages while waiting.
         busy_timeout: Seconds to wait for another connection's write lock before failing.
+
     """
 
     def __init__(
@@ -87,9 +88,13 @@ class SQLiteBroker(Broker):
         self._open_lock = threading.Lock()
         self._is_open = False
         self._connections = db.ThreadConnections(factory=self._connect)
-        self._aconn: sqlite3.Connection | None = None
-        self._aconn_pid = 0
-        # Commits made on the asyncio connection do not change its own data_version.
+        # The asyncio face's own connection (one per event-loop thread): it never waits
+        # inside SQLite for a lock, _arun retries from the loop instead.
+        self._async_connections = db.ThreadConnections(
+            factory=lambda: db.connect(self.path, busy_timeout=0)
+        )
+        # Commits made on a connection do not change its own data_version; waiters on
+        # the asyncio face also compare this count of asyncio-face writes.
         self._async_writes = 0
 
     @classmethod
@@ -100,6 +105,7 @@ class SQLiteBroker(Broker):
 
         Raises:
             ImproperlyConfigured: the URL has no file path, or an option is not a number.
+
         """
         options = transport_options or {}
         return cls(
@@ -119,6 +125,7 @@ class SQLiteBroker(Broker):
 
         Raises:
             BrokerError: the file cannot be created or opened read-write.
+
         """
         with self._open_lock:
             if self._is_open:
@@ -139,9 +146,7 @@ class SQLiteBroker(Broker):
         """Close every connection. Safe to call twice."""
         with self._open_lock:
             self._connections.close_all()
-            if self._aconn is not None and self._aconn_pid == os.getpid():
-                self._aconn.close()
-            self._aconn = None
+            self._async_connections.close_all()
             self._is_open = False
 
     # -- blocking face -------------------------------------------------------------
@@ -161,6 +166,7 @@ class SQLiteBroker(Broker):
             exchange: Recorded for ``delivery_info``; not used for routing.
             routing_key: The queue.
             eta: A unix time before which the message is not delivered.
+
         """
         row = q.message_row(message, exchange, routing_key, eta, time.time())
         with self._translate_errors():
@@ -224,17 +230,15 @@ class SQLiteBroker(Broker):
     # -- asyncio face: statements run on the loop thread, they take microseconds ------
 
     async def aopen(self) -> None:
-        """Open from the event loop (creates the asyncio face's connection)."""
-        self.open()
-        self._async_connection()
+        """Open from the event loop (and connect the asyncio face)."""
+        with self._translate_errors():
+            self._async_connection()
 
     async def aclose(self) -> None:
         """Close from the event loop."""
         self.close()
 
-    async def afetch(
-        self, queues: Sequence[str], *, limit: int, timeout: float
-    ) -> list[Delivery]:
+    async def afetch(self, queues: Sequence[str], *, limit: int, timeout: float) -> list[Delivery]:
         """Lease up to ``limit`` messages in one transaction, waiting for the first."""
         deadline = time.monotonic() + timeout
         while True:
@@ -292,14 +296,9 @@ class SQLiteBroker(Broker):
         return self._connections.get()
 
     def _async_connection(self) -> sqlite3.Connection:
-        if self._aconn is None or self._aconn_pid != os.getpid():
-            if not self._is_open:
-                self.open()
-            with self._translate_errors():
-                # No busy wait inside SQLite: _arun retries on the loop instead.
-                self._aconn = db.connect(self.path, busy_timeout=0)
-            self._aconn_pid = os.getpid()
-        return self._aconn
+        if not self._is_open:
+            self.open()
+        return self._async_connections.get()
 
     def _async_version(self, conn: sqlite3.Connection) -> tuple[int, int]:
         return db.data_version(conn), self._async_writes
@@ -312,8 +311,8 @@ class SQLiteBroker(Broker):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            time.sleep(self.polling_interval if remaining is None else
-                       min(self.polling_interval, remaining))
+            pause = self.polling_interval
+            time.sleep(pause if remaining is None else min(pause, remaining))
             if db.data_version(conn) != seen or (due is not None and time.time() >= due):
                 return True
 
@@ -330,8 +329,11 @@ class SQLiteBroker(Broker):
                 return True
 
     async def _arun(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """Run ``work`` on the asyncio connection; while the database is locked by
-        another writer, retry from the loop (never blocking it) up to ``busy_timeout``."""
+        """Run ``work`` on the asyncio connection.
+
+        While another writer holds the lock, retry from the loop (never blocking it) for
+        up to ``busy_timeout`` seconds.
+        """
         with self._translate_errors():
             conn = self._async_connection()
             deadline = time.monotonic() + self.busy_timeout
@@ -344,4 +346,3 @@ class SQLiteBroker(Broker):
                         raise
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, _ASYNC_RETRY_MAX)
-
