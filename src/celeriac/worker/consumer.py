@@ -89,7 +89,7 @@ class Consumer:
         broker = self.app.broker
         renew = asyncio.create_task(self._renew_leases())
         try:
-            while not self._stopping:
+            while not self.is_stopping():
                 room = self.prefetch_limit - len(self.reserved) - len(self.active)
                 if room <= 0:
                     self._wakeup.clear()
@@ -101,7 +101,7 @@ class Consumer:
                 try:
                     deliveries = await self._fetch
                 except asyncio.CancelledError:
-                    if self._stopping:
+                    if self.is_stopping():
                         break
                     raise
                 finally:
@@ -112,6 +112,10 @@ class Consumer:
                 await self._flush_acks()
         finally:
             renew.cancel()
+
+    def is_stopping(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stopping
 
     def stop(self) -> None:
         """Stop fetching; what is reserved stays until :meth:`release` or :meth:`drain`."""
