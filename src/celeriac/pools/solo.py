@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, final
 
-from celeriac.pools.base import DoneCallback, Pool
+from celeriac.pools.base import DoneCallback, Pool, Target
 
 __all__ = ["SoloPool"]
 
@@ -17,17 +16,12 @@ class SoloPool(Pool):
     name = "solo"
     is_inline = True
 
-    def __init__(self, *, concurrency: int = 1) -> None:
-        super().__init__(concurrency=1)
+    def __init__(self, *, concurrency: int = 1, target: Target) -> None:
+        super().__init__(concurrency=1, target=target)
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], on_done: DoneCallback) -> None:
-        """Run ``fn(*args)`` now."""
-        try:
-            value = fn(*args)
-        except BaseException as exc:  # reported, not raised: the caller decides
-            on_done(None, exc)
-        else:
-            on_done(value, None)
+    def submit(self, payload: Any, on_done: DoneCallback) -> None:
+        """Run the job now."""
+        self.run_here(payload, on_done)
 
     def stop(self, *, wait: bool) -> None:
         """Nothing runs in the background, so there is nothing to stop."""

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
 from typing import Any, final
 
-from celeriac.pools.base import DoneCallback, Pool
+from celeriac.pools.base import DoneCallback, Pool, Target
 
 __all__ = ["ThreadPool"]
-
-_Job = tuple[Callable[..., Any], tuple[Any, ...], DoneCallback]
 
 
 @final
@@ -24,9 +21,9 @@ class ThreadPool(Pool):
 
     name = "threads"
 
-    def __init__(self, *, concurrency: int) -> None:
-        super().__init__(concurrency=concurrency)
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+    def __init__(self, *, concurrency: int, target: Target) -> None:
+        super().__init__(concurrency=concurrency, target=target)
+        self._jobs: queue.SimpleQueue[tuple[Any, DoneCallback] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -39,21 +36,12 @@ class ThreadPool(Pool):
             self._threads.append(thread)
 
     def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            fn, args, on_done = job
-            try:
-                value = fn(*args)
-            except BaseException as exc:  # reported to the worker, which logs it
-                on_done(None, exc)
-            else:
-                on_done(value, None)
+        while (job := self._jobs.get()) is not None:
+            self.run_here(*job)
 
-    def submit(self, fn: Callable[..., Any], args: tuple[Any, ...], on_done: DoneCallback) -> None:
-        """Queue ``fn(*args)`` for the next free thread."""
-        self._jobs.put((fn, args, on_done))
+    def submit(self, payload: Any, on_done: DoneCallback) -> None:
+        """Queue the job for the next free thread."""
+        self._jobs.put((payload, on_done))
 
     def stop(self, *, wait: bool) -> None:
         """Ask every thread to finish; with ``wait``, join them."""

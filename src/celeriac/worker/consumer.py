@@ -20,7 +20,7 @@ from celeriac import serialization, states
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
 from celeriac.exceptions import CeleriacError, NotRegistered
 from celeriac.protocol import TaskMessage, parse_task_message
-from celeriac.worker.execute import INVALID, Outcome, run_task
+from celeriac.worker.execute import INVALID, Outcome
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -218,9 +218,7 @@ class Consumer:
             self.active[id(job)] = job
             self._idle.clear()
             self.pool.submit(
-                run_task,
-                (self.app, job.message, self.hostname, job.delivery.delivery_info, self.accept),
-                functools.partial(self._report, job),
+                (job.message, job.delivery.delivery_info), functools.partial(self._report, job)
             )
 
     def _report(self, job: _Job, value: Any, error: BaseException | None) -> None:

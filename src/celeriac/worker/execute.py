@@ -187,12 +187,15 @@ def _since(started: float) -> float:
 
 def run_task(
     app: Celery,
-    message: TaskMessage,
     hostname: str,
-    delivery_info: dict[str, Any],
     accept: frozenset[str],
+    job: tuple[TaskMessage, dict[str, Any]],
 ) -> Outcome:
-    """Decode one task message and run it (what the pool executes)."""
+    """Decode one task message and run it: the pool's target, bound to app and node.
+
+    ``job`` is the payload the consumer submits: the message and its delivery info.
+    """
+    message, delivery_info = job
     try:
         task = app.tasks[message.name]
     except NotRegistered as exc:

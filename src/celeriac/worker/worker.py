@@ -9,6 +9,7 @@ tasks finish, stop the pool, close connections. A second stop request (or
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import signal
@@ -19,14 +20,16 @@ from typing import TYPE_CHECKING
 from celeriac._internal.naming import default_nodename, mask_url
 from celeriac.app.routing import Queue
 from celeriac.exceptions import OperationalError
+from celeriac.pools.base import Pool
 from celeriac.pools.registry import pool_class
+from celeriac.serialization import resolve_accept
 from celeriac.worker.banner import banner
 from celeriac.worker.consumer import Consumer
+from celeriac.worker.execute import run_task
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.brokers.base import Broker
-    from celeriac.pools.base import Pool
 
 __all__ = ["Worker"]
 
@@ -101,9 +104,14 @@ class Worker:
         for module_name in self.include:
             __import__(module_name)
 
+    def _make_pool(self) -> Pool:
+        accept = resolve_accept(self.app.conf.accept_content)
+        target = functools.partial(run_task, self.app, self.hostname, accept)
+        return self.pool_cls(concurrency=self.concurrency, target=target)
+
     def banner(self) -> str:
         """The start-up banner for this worker."""
-        pool = self.pool_cls(concurrency=self.concurrency)
+        pool = self._make_pool()
         return banner(
             self.app,
             hostname=self.hostname,
@@ -129,7 +137,7 @@ class Worker:
         if self.purge:
             removed = sum(broker.purge(q.name) for q in self.queues)
             logger.warning("Purged %d message(s) from %d queue(s)", removed, len(self.queues))
-        pool = self.pool = self.pool_cls(concurrency=self.concurrency)
+        pool = self.pool = self._make_pool()
         pool.start()
         self.consumer = Consumer(
             app,
