@@ -163,6 +163,13 @@ class TaskPredicate(CeleriacError):
     """Base of the exceptions a task raises to steer its own outcome."""
 
 
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__name__}>"
+
+
 class Retry(TaskPredicate):
     """The task is to be retried.
 
@@ -183,8 +190,9 @@ class Retry(TaskPredicate):
         sig: Any = None,
     ) -> None:
         self.message = message
-        self.exc = exc
-        self.excs = str(exc) if exc is not None else None
+        # As Celery: a string is only a description; an exception is shown by its repr.
+        self.exc = None if isinstance(exc, str) else exc
+        self.excs = exc if isinstance(exc, str) else _safe_repr(exc) if exc is not None else None
         self.when = when
         self.is_eager = is_eager
         self.sig = sig

@@ -14,11 +14,15 @@ import sys
 from typing import Any
 
 from celeriac import exceptions as celeriac_exceptions
+from celeriac import serialization
 
 __all__ = ["RemoteTraceback", "exception_from_dict", "exception_to_dict", "is_exception_dict"]
 
 _OWN_MODULE = "celeriac.exceptions"
 _PEER_MODULE = "celery.exceptions"
+# Celery stores some of its errors under the library that defines them (time limits
+# under billiard, serialization errors under kombu); read those as celeriac's own.
+_ALIASED_MODULES = ("billiard.exceptions", "kombu.exceptions")
 _SYNTHESIZED: dict[tuple[str, str], type[BaseException]] = {}
 
 
@@ -34,13 +38,15 @@ class RemoteTraceback(Exception):
 
 
 def _jsonable_arg(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, list | tuple) and all(
-        v is None or isinstance(v, str | int | float | bool) for v in value
-    ):
-        return list(value)
-    return repr(value)
+    # As Celery's ensure_serializable: keep what encodes, else its repr.
+    try:
+        serialization.json_dumps(value)
+    except Exception:
+        try:
+            return repr(value)
+        except Exception:
+            return f"<unrepresentable {type(value).__name__}>"
+    return value
 
 
 def exception_to_dict(exc: BaseException) -> dict[str, Any]:
@@ -65,6 +71,10 @@ def is_exception_dict(value: Any) -> bool:
 
 
 def _find_class(module_name: str, qualname: str) -> type[BaseException] | None:
+    if module_name in _ALIASED_MODULES:
+        own = _find_class(_OWN_MODULE, qualname)
+        if own is not None:
+            return own
     if module_name == _PEER_MODULE:
         module_name = _OWN_MODULE
     if module_name == "builtins":

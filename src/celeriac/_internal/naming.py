@@ -38,6 +38,8 @@ def default_nodename(value: str | None, hostname: str | None = None) -> str:
         value = f"{DEFAULT_NODE_PREFIX}@%h"
     elif "@" not in value:
         value = f"{DEFAULT_NODE_PREFIX}@{value}"
+    elif value.endswith("@"):  # ``-n name@``: this host, as Celery does
+        value = f"{value}%h"
     return expand_hostname(value, hostname)
 
 
@@ -49,8 +51,7 @@ def mask_url(url: str) -> str:
         return url
     if parts.password is None:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
+    # Split the netloc by hand: ``hostname`` would lower-case it and drop IPv6 brackets.
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
     return urlunsplit((parts.scheme, f"{user}:**@{host}", parts.path, parts.query, parts.fragment))

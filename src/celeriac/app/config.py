@@ -15,9 +15,10 @@ import difflib
 import importlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+import types
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, cast, overload
 
 from celeriac.exceptions import ImproperlyConfigured
 
@@ -82,6 +83,7 @@ def setting(
 
 
 _NONE = type(None)
+_CALLABLE = cast("type", Callable)  # isinstance() works with the ABC; mypy wants a type
 
 
 class Settings(MutableMapping[str, Any]):
@@ -106,14 +108,21 @@ class Settings(MutableMapping[str, Any]):
         None,
         bool,
         _NONE,
+        old="BROKER_CONNECTION_RETRY_ON_STARTUP",
         doc="Retry connecting to the broker at worker start-up (broker_connection_retry "
         "when unset).",
     )
     broker_connection_retry: Setting[bool] = setting(
-        True, doc="Retry connecting to the broker when the connection fails."
+        True,
+        old="BROKER_CONNECTION_RETRY",
+        doc="Retry connecting to the broker when the connection fails.",
     )
     broker_connection_max_retries: Setting[int | None] = setting(
-        100, int, _NONE, doc="Connection attempts before giving up (None: forever)."
+        100,
+        int,
+        _NONE,
+        old="BROKER_CONNECTION_MAX_RETRIES",
+        doc="Connection attempts before giving up (None: forever).",
     )
     # -- results -----------------------------------------------------------------
     result_backend: Setting[str | None] = setting(
@@ -134,6 +143,7 @@ class Settings(MutableMapping[str, Any]):
         list,
         tuple,
         _NONE,
+        old="RESULT_ACCEPT_CONTENT",
         doc="Content types accepted when reading results.",
     )
     result_expires: Setting[float | dt.timedelta | None] = setting(
@@ -147,11 +157,13 @@ class Settings(MutableMapping[str, Any]):
     )
     result_extended: Setting[bool] = setting(
         False,
+        old="CELERY_RESULT_EXTENDED",
         doc="Also store name, args, kwargs, worker, retries and queue.",
     )
     result_backend_transport_options: Setting[dict[str, Any]] = setting(
         {},
         dict,
+        old="CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS",
         doc="Engine-specific backend options.",
     )
     # -- tasks -------------------------------------------------------------------
@@ -178,6 +190,7 @@ class Settings(MutableMapping[str, Any]):
         None,
         str,
         _NONE,
+        old="CELERY_MESSAGE_COMPRESSION",
         doc="Compression for task messages (zlib, bzip2, lzma).",
     )
     accept_content: Setting[list[str]] = setting(
@@ -194,6 +207,7 @@ class Settings(MutableMapping[str, Any]):
         tuple,
         _NONE,
         str,
+        _CALLABLE,
         old="CELERY_ROUTES",
         doc="Routers: a dict by task name (globs, regexes), a list of them, or functions.",
     )
@@ -214,26 +228,31 @@ class Settings(MutableMapping[str, Any]):
         None,
         str,
         _NONE,
+        old="CELERY_DEFAULT_EXCHANGE",
         doc="Exchange of the default queue (its name when unset).",
     )
     task_default_exchange_type: Setting[str] = setting(
         "direct",
+        old="CELERY_DEFAULT_EXCHANGE_TYPE",
         doc="Type of the default exchange.",
     )
     task_default_routing_key: Setting[str | None] = setting(
         None,
         str,
         _NONE,
+        old="CELERY_DEFAULT_ROUTING_KEY",
         doc="Routing key of the default queue (its name when unset).",
     )
     task_default_priority: Setting[int | None] = setting(
         None,
         int,
         _NONE,
+        old="CELERY_DEFAULT_PRIORITY",
         doc="Priority of messages that set none.",
     )
     task_create_missing_queues: Setting[bool] = setting(
         True,
+        old="CELERY_CREATE_MISSING_QUEUES",
         doc="Create queues named in routes that are not declared.",
     )
     task_track_started: Setting[bool] = setting(
@@ -263,6 +282,7 @@ class Settings(MutableMapping[str, Any]):
     )
     task_store_eager_result: Setting[bool] = setting(
         False,
+        old="CELERY_STORE_EAGER_RESULT",
         doc="Eager tasks store their result in the backend.",
     )
     task_time_limit: Setting[float | None] = setting(
@@ -306,7 +326,9 @@ class Settings(MutableMapping[str, Any]):
         old="CELERYD_PREFETCH_MULTIPLIER",
         doc="Messages reserved per pool slot.",
     )
-    worker_pool: Setting[str] = setting("threads", doc="Pool used when -P is not given.")
+    worker_pool: Setting[str] = setting(
+        "threads", old="CELERYD_POOL", doc="Pool used when -P is not given."
+    )
     # -- time --------------------------------------------------------------------
     timezone: Setting[str | None] = setting(
         None,
@@ -326,6 +348,7 @@ class Settings(MutableMapping[str, Any]):
     # -- mapping protocol ----------------------------------------------------------
 
     def __getitem__(self, key: str) -> Any:
+        key = _OLD_NAMES.get(key, key)  # Celery reads old names too
         if key in self._overrides:
             return self._overrides[key]
         spec = _SPECS.get(key)
@@ -369,7 +392,9 @@ class Settings(MutableMapping[str, Any]):
             self[key] = value
 
     def __getattr__(self, key: str) -> Any:
-        # Only reached for names that are not declared settings (user keys).
+        # Only reached for names that are not declared settings (old names, user keys).
+        if key in _OLD_NAMES:
+            return self[key]
         try:
             return self._values[key]
         except KeyError as exc:
@@ -387,6 +412,7 @@ class Settings(MutableMapping[str, Any]):
 
     def setdefault(self, key: str, default: Any = None) -> Any:
         """Set ``key`` only if it was not set explicitly."""
+        key = _OLD_NAMES.get(key, key)
         if key not in self._values:
             self[key] = default
         return self[key]
@@ -409,9 +435,13 @@ class Settings(MutableMapping[str, Any]):
             if prefix is not None:
                 if not key.startswith(prefix):
                     continue
-                self[key[len(prefix) :].lower()] = value
+                name = key[len(prefix) :].lower()
             elif key.islower() or key in _OLD_NAMES:
-                self[key] = value
+                name = key
+            else:
+                continue
+            if not _is_helper(name, value):
+                self[name] = value
 
     def humanize(self, *, with_defaults: bool = False) -> dict[str, Any]:
         """The settings as a plain dict (what ``inspect conf`` shows)."""
@@ -426,6 +456,12 @@ def _import_object(path: str) -> Any:
     except ImportError as exc:
         raise ImproperlyConfigured(f"cannot import configuration module {module_name!r}") from exc
     return getattr(module, attr) if attr else module
+
+
+def _is_helper(key: str, value: Any) -> bool:
+    """An import or helper of a configuration module (``import os``), not a setting."""
+    known = key in _SPECS or key in _OLD_NAMES
+    return not known and (isinstance(value, types.ModuleType) or callable(value))
 
 
 def _warn_unknown(key: str) -> None:

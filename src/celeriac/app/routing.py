@@ -16,7 +16,7 @@ from typing import Any
 
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["Exchange", "Queue", "Route", "Router"]
+__all__ = ["Exchange", "Queue", "Route", "Router", "as_queue"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,30 @@ class Queue:
             "auto_delete": self.auto_delete,
             "queue_arguments": dict(self.queue_arguments or {}),
         }
+
+
+def as_queue(value: Any) -> Queue:
+    """``value`` as a celeriac :class:`Queue`; a kombu ``Queue`` is converted."""
+    if isinstance(value, Queue):
+        return value
+    exchange = getattr(value, "exchange", None)
+    if exchange is not None and not isinstance(exchange, Exchange | str):
+        # kombu: an exchange named "" (the default) means "the queue's own".
+        exchange = (
+            Exchange(exchange.name, exchange.type, exchange.durable, exchange.auto_delete)
+            if exchange.name
+            else None
+        )
+    return Queue(
+        value.name,
+        exchange,
+        getattr(value, "routing_key", None) or None,
+        durable=getattr(value, "durable", True),
+        exclusive=getattr(value, "exclusive", False),
+        auto_delete=getattr(value, "auto_delete", False),
+        queue_arguments=getattr(value, "queue_arguments", None),
+        max_priority=getattr(value, "max_priority", None),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +174,7 @@ class Router:
         create_missing: bool = True,
     ) -> None:
         self._routers = compile_routers(routes)
-        self.queues = dict(queues)
+        self.queues = {name: as_queue(queue) for name, queue in queues.items()}
         self.default_queue = default_queue
         self.create_missing = create_missing
 
@@ -190,12 +214,13 @@ class Router:
             if options.get(key) is not None:
                 route[key] = options[key]
         queue_value = route.get("queue") or self.default_queue
-        queue = queue_value if isinstance(queue_value, Queue) else self.queue(str(queue_value))
+        queue = self.queue(queue_value) if isinstance(queue_value, str) else as_queue(queue_value)
         exchange = route.get("exchange")
-        exchange_name = exchange.name if isinstance(exchange, Exchange) else exchange
+        exchange_name = getattr(exchange, "name", exchange)  # an Exchange (ours or kombu's)
         routing_key = route.get("routing_key")
-        if not exchange_name and not routing_key and queue.exchange_type == "direct":
-            # Celery publishes straight to the queue through the default exchange.
+        if (not exchange_name or not routing_key) and queue.exchange_type == "direct":
+            # Celery publishes straight to the queue through the default exchange unless
+            # both an exchange and a routing key are given.
             exchange_name, routing_key = "", queue.name
         return Route(
             queue=queue.name,
