@@ -7,7 +7,6 @@ through :func:`trace`, so eager and worker runs behave the same.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import os
 import time
@@ -18,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import _state, states
 from celeriac.app.task import Context, Task
-from celeriac.canvas import Signature
 from celeriac.exceptions import DecodeError, Ignore, NotRegistered, Reject, Retry
 from celeriac.protocol import TaskMessage, safe_repr
 from celeriac.result import EagerResult
+from celeriac.worker.workflow import report_chord_part, send_callbacks, send_errbacks
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -90,37 +89,6 @@ def build_request(
     )
 
 
-def _send_callbacks(app: Celery, request: Context, retval: Any) -> None:
-    """Send ``link`` callbacks and the next chain step, each with ``retval`` first."""
-    for callback in request.callbacks or ():
-        Signature(callback, app=app).apply_async((retval,))
-    if request.chain:
-        remaining = list(request.chain)
-        step: Signature[Any] = Signature(remaining.pop(), app=app)
-        step.apply_async((retval,), chain=remaining or None)
-
-
-def _send_errbacks(app: Celery, request: Context, exc: BaseException, tb: str) -> None:
-    """Call local errbacks taking ``(request, exc, traceback)``, send the others."""
-    for errback in request.errbacks or ():
-        sig: Signature[Any] = Signature(errback, app=app)
-        local = app.tasks.get(sig.task)
-        if local is not None and _takes_request_exc_tb(local):
-            local.run(request, exc, tb, *sig.args)
-        else:
-            sig.apply_async((request.id,), parent_id=request.id)
-
-
-def _takes_request_exc_tb(task: Task[Any, Any]) -> bool:
-    fn = getattr(task, "_fn", None)
-    if fn is None:
-        return False
-    params = list(inspect.signature(fn).parameters.values())
-    if task.bind:
-        params = params[1:]
-    return len(params) >= 2
-
-
 def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = True) -> Outcome:
     """Run ``task`` for ``request``: record states, send callbacks, return the outcome."""
     backend = app.backend
@@ -164,12 +132,16 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
             exc_info=True,
             extra={"task_id": task_id},
         )
-        _send_errbacks(app, request, exc, tb)
+        send_errbacks(app, request, exc, tb)
+        if store:
+            report_chord_part(app, request, states.FAILURE)
         return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(started))
     runtime = _since(started)
-    _send_callbacks(app, request, retval)
+    send_callbacks(app, request, retval)
     if store and not ignore:
         backend.mark_as_done(task_id, retval, request)
+    if store:
+        report_chord_part(app, request, states.SUCCESS)
     logger.info(
         "Task %s[%s] succeeded in %.6fs: %s",
         task.name,

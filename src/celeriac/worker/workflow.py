@@ -1,0 +1,78 @@
+"""What a finished task sets in motion: callbacks, the next chain step, errbacks, chords.
+
+Called by :mod:`celeriac.worker.execute` in the place the task ran, after its outcome
+is known. Signatures arrive as dicts from the message's ``embed`` and are rebuilt as
+the canvas type their ``subtask_type`` names, so a chain step can be a group or a chord.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.canvas import Signature
+from celeriac.exceptions import ChordError
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.app.task import Context, Task
+
+__all__ = ["report_chord_part", "send_callbacks", "send_errbacks"]
+
+logger = logging.getLogger(__name__)
+
+
+def send_callbacks(app: Celery, request: Context, retval: Any) -> None:
+    """Send ``link`` callbacks and the next chain step, each with ``retval`` first."""
+    for callback in request.callbacks or ():
+        Signature.from_dict(callback, app).apply_async((retval,))
+    if request.chain:
+        remaining = list(request.chain)
+        step = Signature.from_dict(remaining.pop(), app)
+        step.apply_async((retval,), chain=remaining or None)
+
+
+def send_errbacks(app: Celery, request: Context, exc: BaseException, tb: str) -> None:
+    """Call local errbacks taking ``(request, exc, traceback)``; send the others."""
+    for errback in request.errbacks or ():
+        sig = Signature.from_dict(errback, app)
+        local = app.tasks.get(sig.task)
+        if local is not None and _takes_request_exc_tb(local):
+            local.run(request, exc, tb, *sig.args)
+        else:
+            sig.apply_async((request.id,), parent_id=request.id)
+
+
+def _takes_request_exc_tb(task: Task[Any, Any]) -> bool:
+    fn = getattr(task, "_fn", None)
+    if fn is None:
+        return False
+    params = list(inspect.signature(fn).parameters.values())
+    if task.bind:
+        params = params[1:]
+    return len(params) >= 2
+
+
+def report_chord_part(app: Celery, request: Context, state: str) -> None:
+    """Count a finished chord-header task; the last one sends (or fails) the body."""
+    if not request.chord or not request.group or state not in states.READY_STATES:
+        return
+    metas = app.backend.on_chord_part_return(
+        request.group, request.id or "", request.group_index, state
+    )
+    if metas is None:
+        return
+    body = Signature.from_dict(request.chord, app)
+    failed = next((m for m in metas if m.get("status") in states.PROPAGATE_STATES), None)
+    if failed is None:
+        body.apply_async(([meta.get("result") for meta in metas],))
+        return
+    error = ChordError(f"Dependency {failed.get('task_id')} raised {failed.get('result')!r}")
+    logger.error("Chord %s failed: %s", request.group, error)
+    body_id = body.id
+    if body_id:
+        app.backend.mark_as_failure(body_id, error)
+    for errback in body.options.get("link_error") or ():
+        Signature.from_dict(errback, app).apply_async((body_id,), parent_id=body_id)
