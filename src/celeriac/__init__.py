@@ -13,8 +13,19 @@ from celeriac.app.base import Celery
 from celeriac.app.routing import Exchange, Queue
 from celeriac.app.shared import shared_task
 from celeriac.app.task import Task
-from celeriac.canvas import Signature, maybe_signature, signature, subtask
-from celeriac.result import AsyncResult, EagerResult
+from celeriac.canvas import (
+    Signature,
+    chain,
+    chord,
+    chunks,
+    group,
+    maybe_signature,
+    signature,
+    subtask,
+    xmap,
+    xstarmap,
+)
+from celeriac.result import AsyncResult, EagerResult, GroupResult, ResultSet
 
 __version__ = "0.1.0"
 
@@ -23,17 +34,25 @@ __all__ = [
     "Celery",
     "EagerResult",
     "Exchange",
+    "GroupResult",
     "Queue",
+    "ResultSet",
     "Signature",
     "Task",
     "__version__",
+    "chain",
+    "chord",
+    "chunks",
     "current_app",
     "current_task",
+    "group",
     "maybe_signature",
     "shared_task",
     "signature",
     "states",
     "subtask",
+    "xmap",
+    "xstarmap",
 ]
 
 

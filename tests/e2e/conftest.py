@@ -15,6 +15,7 @@ import pytest
 from celeriac.testing.processes import WorkerProcess
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXTRA = Path(__file__).with_name("extra_tasks.py")
 
 
 def _forget_modules(prefix: str) -> None:
@@ -59,3 +60,10 @@ def start_worker(project_dir: Path) -> Iterator[Any]:
     yield start
     for worker in started:
         worker.__exit__(None, None, None)
+
+
+@pytest.fixture
+def extra(project_dir: Path) -> ModuleType:
+    """The test-only tasks of tests/e2e/extra_tasks.py, installed as ``proj.extra``."""
+    shutil.copy(EXTRA, project_dir / "proj" / "extra.py")
+    return importlib.import_module("proj.extra")

@@ -31,3 +31,10 @@ def whoami(self):
         "delivery_info": self.request.delivery_info,
         "called_directly": self.request.called_directly,
     }
+
+
+@app.task
+def tally(numbers, path):
+    with open(path, "a") as out:
+        out.write(f"{sum(numbers)}\n")
+    return sum(numbers)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -17,16 +16,6 @@ from tests.e2e.conftest import EXAMPLES
 from tests.e2e.wait import wait_until
 
 pytestmark = pytest.mark.e2e
-
-EXTRA = Path(__file__).with_name("extra_tasks.py")
-
-
-@pytest.fixture
-def extra(project_dir: Path) -> ModuleType:
-    shutil.copy(EXTRA, project_dir / "proj" / "extra.py")
-    import importlib
-
-    return importlib.import_module("proj.extra")
 
 
 def _celeriac(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -289,11 +289,6 @@ def test_bound_task_sees_its_request_in_trace(app: Celery) -> None:
     assert app.AsyncResult("tid").get() == ["tid", False, "celery@h"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="result.py AsyncResult.children returns the raw stored tuples; Celery returns "
-    "AsyncResult objects (result_from_tuple)",
-)
 def test_children_are_result_objects(app: Celery) -> None:
     parent, child = new_id(), new_id()
     app.backend.mark_as_done(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from celeriac import _state
+from celeriac.app.builtins import register_builtins
 from celeriac.app.config import Settings, environment_variable
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import Queue, Router
@@ -21,7 +22,7 @@ from celeriac.brokers.base import Broker
 from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
-    from celeriac.result import AsyncResult
+    from celeriac.result import AsyncResult, GroupResult
 
 __all__ = ["Celery"]
 
@@ -73,6 +74,7 @@ class Celery:
         self._broker: Broker | None = None
         self._backend: ResultBackend | None = None
         self._router: Router | None = None
+        register_builtins(self)
         if set_as_current:
             self.set_current()
 
@@ -318,6 +320,14 @@ class Celery:
         republish_for_retry(
             self, task, request, args=args, kwargs=kwargs, eta=eta, countdown=countdown, **options
         )
+
+    def GroupResult(
+        self, group_id: str, results: list[AsyncResult[Any]] | None = None
+    ) -> GroupResult:
+        """A group result handle for ``group_id`` with these member results."""
+        from celeriac.result import GroupResult
+
+        return GroupResult(group_id, list(results or []), app=self)
 
     def AsyncResult(
         self, task_id: str, *, task_name: str | None = None, **_: Any

@@ -83,6 +83,7 @@ class Task(Generic[P, R]):
     ignore_result: bool | None = None
     track_started: bool | None = None
     acks_late: bool | None = None
+    reject_on_worker_lost: bool | None = None
     serializer: str | None = None
     queue: str | None = None
     priority: int | None = None
@@ -277,6 +278,24 @@ class Task(Generic[P, R]):
     def si(self, *args: Any, **kwargs: Any) -> Signature[R]:
         """An immutable signature: ignores a parent's result."""
         return self.signature(args, kwargs, immutable=True)
+
+    def map(self, it: Iterable[Any]) -> Signature[list[R]]:
+        """One task calling this one for each item of ``it``."""
+        from celeriac.canvas import xmap
+
+        return xmap(self.s(), it)
+
+    def starmap(self, it: Iterable[Any]) -> Signature[list[R]]:
+        """One task calling this one with each argument tuple of ``it``."""
+        from celeriac.canvas import xstarmap
+
+        return xstarmap(self.s(), it)
+
+    def chunks(self, it: Iterable[Any], n: int) -> Signature[Any]:
+        """A group of ``starmap`` tasks, each over ``n`` argument tuples of ``it``."""
+        from celeriac.canvas import chunks
+
+        return chunks(self.s(), it, n)
 
     # -- state ---------------------------------------------------------------------
 

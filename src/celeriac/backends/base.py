@@ -27,9 +27,11 @@ from celeriac._internal.exception_codec import (
 )
 from celeriac.exceptions import BackendError, TimeoutError
 
-__all__ = ["TASK_KEY_PREFIX", "ResultBackend"]
+__all__ = ["GROUP_KEY_PREFIX", "TASK_KEY_PREFIX", "ResultBackend"]
 
 TASK_KEY_PREFIX = "celery-task-meta-"
+GROUP_KEY_PREFIX = "celery-taskset-meta-"
+CHORD_COUNTER_PREFIX = "chord-unlock-"
 _B = TypeVar("_B", bound="ResultBackend")
 _EXTENDED_FIELDS = ("name", "args", "kwargs", "worker", "retries", "queue")
 
@@ -241,6 +243,68 @@ class ResultBackend(ABC):
             if remaining <= 0:
                 raise TimeoutError("The operation timed out.")
             self.wait_for_change(key, min(remaining, interval or remaining))
+
+    # -- groups and chords ----------------------------------------------------------
+
+    @staticmethod
+    def group_key(group_id: str) -> str:
+        """The key a saved group is stored under."""
+        return GROUP_KEY_PREFIX + group_id
+
+    def save_group(self, group_id: str, task_ids: list[str]) -> None:
+        """Store a group's member ids in Celery's ``celery-taskset-meta-<id>`` form."""
+        meta = {"result": [[group_id, None], [[[task_id, None], None] for task_id in task_ids]]}
+        self.set(self.group_key(group_id), self.encode(meta), ttl=self.expires, is_ready=True)
+
+    def restore_group(self, group_id: str) -> list[str] | None:
+        """The member ids of a saved group, ``None`` if it was not saved."""
+        raw = self.get(self.group_key(group_id))
+        if raw is None:
+            return None
+        meta = self.decode(raw)
+        try:
+            members = meta["result"][1]
+            return [str(member[0][0]) for member in members]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise BackendError(f"saved group {group_id} is malformed") from exc
+
+    def delete_group(self, group_id: str) -> None:
+        """Remove a saved group."""
+        self.delete(self.group_key(group_id))
+
+    def incr(self, key: str, *, ttl: float | None) -> int:
+        """Atomically add one to the counter ``key`` and return the new value.
+
+        Engines without an atomic counter leave this unimplemented; chords then need
+        an engine that has one.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no atomic counter")
+
+    def apply_chord(self, group_id: str, task_ids: list[str]) -> None:
+        """Prepare the join of a chord whose header tasks are ``task_ids``.
+
+        The default saves the group; :meth:`on_chord_part_return` counts parts against it.
+        """
+        self.save_group(group_id, task_ids)
+
+    def on_chord_part_return(
+        self, group_id: str, task_id: str, group_index: int | None, state: str
+    ) -> list[dict[str, Any]] | None:
+        """Count one finished header task; return the header metas when it was the last.
+
+        Exactly one call per chord returns the list (in header order); every other
+        call returns ``None``. The caller then sends the body (or fails it).
+        """
+        task_ids = self.restore_group(group_id)
+        if task_ids is None:
+            raise BackendError(f"chord {group_id} is unknown to the result backend")
+        count = self.incr(CHORD_COUNTER_PREFIX + group_id, ttl=self.expires)
+        if count != len(task_ids):
+            return None
+        metas = [self.get_task_meta(member) for member in task_ids]
+        self.delete(CHORD_COUNTER_PREFIX + group_id)
+        self.delete_group(group_id)
+        return metas
 
     def forget(self, task_id: str) -> None:
         """Delete the stored result of ``task_id``."""

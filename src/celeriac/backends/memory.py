@@ -89,6 +89,16 @@ class MemoryBackend(ResultBackend):
             self._data[key] = _Stored(value, is_ready, None if ttl is None else now + ttl)
             self._changed()
 
+    def incr(self, key: str, *, ttl: float | None) -> int:
+        """Add one to the counter ``key``; return the new value."""
+        now = time.monotonic()
+        with self._condition:
+            current = self._data.get(key)
+            count = int(current.value) + 1 if current is not None and current.is_live(now) else 1
+            self._data[key] = _Stored(str(count).encode(), True, None if ttl is None else now + ttl)
+            self._changed()
+            return count
+
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
         with self._condition:

@@ -63,6 +63,17 @@ _SET = """
     )
 """
 _DELETE = "DELETE FROM results WHERE key = ?"
+# A counter is a live row whose value is the count as text; an expired one restarts at 1.
+_INCR = """
+    INSERT INTO results (key, value, is_ready, expires_at, updated_at)
+    VALUES (?, '1', 1, ?, ?)
+    ON CONFLICT (key) DO UPDATE SET
+        value = CASE WHEN results.expires_at IS NULL OR results.expires_at > excluded.updated_at
+                     THEN CAST(CAST(results.value AS INTEGER) + 1 AS TEXT) ELSE '1' END,
+        expires_at = excluded.expires_at,
+        updated_at = excluded.updated_at
+    RETURNING CAST(value AS INTEGER)
+"""
 _CLEANUP = "DELETE FROM results WHERE expires_at IS NOT NULL AND expires_at <= ?"
 _CLEANUP_EVERY = 1000
 _WAIT_INTERVAL = 0.01
@@ -179,6 +190,17 @@ class SQLiteBackend(ResultBackend):
         """Remove ``key`` if present."""
         with self._translate_errors():
             self._connection().execute(_DELETE, (key,))
+
+    def incr(self, key: str, *, ttl: float | None) -> int:
+        """Add one to the counter ``key`` in one statement; return the new value."""
+        now = time.time()
+        with self._translate_errors():
+            rows = (
+                self._connection()
+                .execute(_INCR, (key, None if ttl is None else now + ttl, now))
+                .fetchall()
+            )  # read to the end, so the statement (and its write) completes
+        return int(rows[0][0])
 
     def wait_for_change(self, key: str, timeout: float) -> None:
         """Return once another connection commits (or ``timeout`` seconds pass).

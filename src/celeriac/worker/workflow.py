@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.app.task import Context, Task
 
-__all__ = ["report_chord_part", "send_callbacks", "send_errbacks"]
+__all__ = ["record_failure", "report_chord_part", "send_callbacks", "send_errbacks"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,23 @@ def _takes_request_exc_tb(task: Task[Any, Any]) -> bool:
     return len(params) >= 2
 
 
+def record_failure(
+    app: Celery, request: Context, exc: BaseException, tb: str, *, store_own: bool
+) -> None:
+    """Store FAILURE for the task, for every chain step waiting on it, and for its chord.
+
+    Waiters on later chain steps would otherwise hang, and the chord must count the part.
+    """
+    backend = app.backend
+    if store_own and request.id:
+        backend.mark_as_failure(request.id, exc, tb, request)
+    for step in request.chain or ():
+        chained_id = (step.get("options") or {}).get("task_id")
+        if chained_id:
+            backend.mark_as_failure(chained_id, exc, tb, request)
+    report_chord_part(app, request, states.FAILURE)
+
+
 def report_chord_part(app: Celery, request: Context, state: str) -> None:
     """Count a finished chord-header task; the last one sends (or fails) the body."""
     if not request.chord or not request.group or state not in states.READY_STATES:
@@ -71,7 +88,7 @@ def report_chord_part(app: Celery, request: Context, state: str) -> None:
         return
     error = ChordError(f"Dependency {failed.get('task_id')} raised {failed.get('result')!r}")
     logger.error("Chord %s failed: %s", request.group, error)
-    body_id = body.id
+    body_id = body.freeze().id
     if body_id:
         app.backend.mark_as_failure(body_id, error)
     for errback in body.options.get("link_error") or ():

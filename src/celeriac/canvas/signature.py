@@ -1,4 +1,4 @@
-"""Signatures: a task call (name, arguments, options) as a value that can travel.
+"""Signature: a task call (name, arguments, options) as a value that can travel.
 
 A :class:`Signature` is a ``dict`` in Celery's wire shape (spec section 2.4), so it
 serializes as-is and can be sent inside another task's arguments. It reaches the app
@@ -8,6 +8,7 @@ no worker, broker or backend code.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -21,6 +22,15 @@ if TYPE_CHECKING:
 __all__ = ["Signature", "maybe_signature", "signature", "subtask"]
 
 R = TypeVar("R")
+
+#: Options a signature keeps when options are merged into it (Celery's _IMMUTABLE_OPTIONS).
+_IMMUTABLE_OPTIONS = frozenset({"group_id", "stamped_headers"})
+
+
+def _merge_options(own: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``own`` updated with ``new``, except that its group id and stamps are kept."""
+    protected = _IMMUTABLE_OPTIONS.union(own.get("stamped_headers") or ())
+    return {**own, **{k: v for k, v in new.items() if k not in protected or k not in own}}
 
 
 class Signature(dict[str, Any], Generic[R]):
@@ -126,20 +136,21 @@ class Signature(dict[str, Any], Generic[R]):
         """A copy with partial arguments applied.
 
         ``args`` are prepended (unless immutable), ``kwargs`` merged with the new ones
-        winning, options merged.
+        winning, options merged (the signature's own ``group_id`` and stamps win). The
+        options are deep-copied, so linking to the copy leaves the original alone.
         """
         new_args = self.args if self.immutable else [*(args or ()), *self.args]
         new_kwargs = self.kwargs if self.immutable else {**self.kwargs, **(kwargs or {})}
-        copy: Signature[R] = Signature(
-            self.task,
-            new_args,
-            new_kwargs,
-            {**self.options, **opts},
-            self.subtask_type,
-            self.immutable,
-            app=self._app,
-        )
-        return copy
+        fields = {
+            "task": self.task,
+            "args": new_args,
+            "kwargs": new_kwargs,
+            "options": copy.deepcopy(_merge_options(self.options, opts)),
+            "subtask_type": self.subtask_type,
+            "immutable": self.immutable,
+        }
+        clone: Signature[R] = Signature.from_dict(fields, self._app)
+        return clone
 
     def set(self, immutable: bool | None = None, **options: Any) -> Signature[R]:
         """Set options in place; return self."""
@@ -150,19 +161,26 @@ class Signature(dict[str, Any], Generic[R]):
 
     def link(self, callback: Signature[Any]) -> Signature[Any]:
         """Run ``callback`` with this task's result when it succeeds."""
-        self.options.setdefault("link", []).append(callback)
-        return callback
+        return self._append_option("link", callback)
 
     def link_error(self, errback: Signature[Any]) -> Signature[Any]:
         """Run ``errback`` when this task fails."""
-        self.options.setdefault("link_error", []).append(errback)
-        return errback
+        return self._append_option("link_error", errback)
+
+    def _append_option(self, key: str, value: Signature[Any]) -> Signature[Any]:
+        # As Celery: a single value becomes a list, and a value already there is not re-added.
+        items = self.options.setdefault(key, [])
+        if not isinstance(items, list):
+            items = self.options[key] = [items]
+        if value not in items:
+            items.append(value)
+        return value
 
     on_error = link_error
 
     def freeze(self, _id: str | None = None) -> AsyncResult[R]:
-        """Give the signature a fixed task id; return its result handle."""
-        task_id = _id or self.options.get("task_id") or str(uuid.uuid4())
+        """Give the signature a fixed task id (``_id`` if it has none yet); return its result."""
+        task_id = self.options.get("task_id") or _id or str(uuid.uuid4())
         self.options["task_id"] = task_id
         result: AsyncResult[R] = self.app.AsyncResult(task_id)
         return result
@@ -177,7 +195,7 @@ class Signature(dict[str, Any], Generic[R]):
     ) -> AsyncResult[R]:
         """Send the task with partial arguments and options applied."""
         merged = self.clone(args, kwargs) if (args or kwargs) else self
-        opts = {**merged.options, **options}
+        opts = _merge_options(merged.options, options)
         result: AsyncResult[R] = self.app.send_task(merged.task, merged.args, merged.kwargs, **opts)
         return result
 
@@ -201,6 +219,25 @@ class Signature(dict[str, Any], Generic[R]):
         merged = self.clone(args, kwargs)
         return self.app.tasks[merged.task](*merged.args, **merged.kwargs)
 
+    @staticmethod
+    def from_dict(value: dict[str, Any], app: Celery | None = None) -> Signature[Any]:
+        """The signature ``value`` describes, as the class its ``subtask_type`` names."""
+        if isinstance(value, Signature):
+            return value
+        cls = _TYPES.get(value.get("subtask_type") or "", Signature)
+        return cls.from_fields(value, app)
+
+    @classmethod
+    def from_fields(cls, value: dict[str, Any], app: Celery | None) -> Signature[Any]:
+        """Build this class from the dict form (canvas types override it)."""
+        return cls(value, app=app)
+
+    def __or__(self, other: Any) -> Signature[Any]:  # type: ignore[override]
+        """``a | b``: a chain (``group | task`` becomes a chord)."""
+        from celeriac.canvas.workflows import pipe
+
+        return pipe(self, other)
+
     def __json__(self) -> dict[str, Any]:
         return dict(self)
 
@@ -210,14 +247,19 @@ class Signature(dict[str, Any], Generic[R]):
     def __repr__(self) -> str:
         parts = [repr(a) for a in self.args]
         parts += [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        prefix = "%" if self.immutable else ""
-        return f"{prefix}{self.task}({', '.join(parts)})"
+        return f"{self.task}({', '.join(parts)})"
+
+
+#: Canvas classes by ``subtask_type``, filled in by :mod:`celeriac.canvas.workflows`.
+_TYPES: dict[str, type[Signature[Any]]] = {}
 
 
 def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature[Any]:
     """Make a signature from a name, a task, or a signature dict."""
     if isinstance(varies, Signature):
         return varies.clone()
+    if isinstance(varies, dict):
+        return Signature.from_dict(varies, kwargs.get("app"))
     return Signature(varies, *args, **kwargs)
 
 
@@ -231,5 +273,5 @@ def maybe_signature(value: Any, app: Celery | None = None) -> Signature[Any] | N
     if isinstance(value, Signature):
         return value
     if isinstance(value, dict):
-        return Signature(value, app=app)
+        return Signature.from_dict(value, app)
     raise TypeError(f"not a signature: {value!r}")
