@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".celeriac-installed"
-EXTRAS = "test,redis"
+EXTRAS = "test,redis,amqp"
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> None:

@@ -217,6 +217,9 @@ class Celery:
                     broker = broker_from_url(
                         self.broker_url, transport_options=self.conf.broker_transport_options
                     )
+                    broker.use_topology(
+                        self.router.queues, max_priority=self.conf.task_queue_max_priority
+                    )
                     broker.open()
                     self._broker = broker
         return self._broker
@@ -246,6 +249,7 @@ class Celery:
         from celeriac.backends.registry import backend_from_url
 
         backend = backend_from_url(url, **options)
+        backend.use_broker(self.broker_url, self.conf.broker_transport_options)
         backend.open()
         return backend
 

@@ -250,6 +250,13 @@ class Settings(MutableMapping[str, Any]):
         old="CELERY_DEFAULT_PRIORITY",
         doc="Priority of messages that set none.",
     )
+    task_queue_max_priority: Setting[int | None] = setting(
+        None,
+        int,
+        _NONE,
+        old="CELERY_QUEUE_MAX_PRIORITY",
+        doc="x-max-priority of the queues declared on RabbitMQ (None: no priorities).",
+    )
     task_create_missing_queues: Setting[bool] = setting(
         True,
         old="CELERY_CREATE_MISSING_QUEUES",

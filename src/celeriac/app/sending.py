@@ -119,7 +119,11 @@ def publish_task(
         chord=dict(chord_sig) if chord_sig is not None else None,
         origin=None,
         ignore_result=bool(conf.task_ignore_result if ignore_result is None else ignore_result),
-        reply_to=reply_to or "",
+        # rpc:// results go back to the client: its queue, or the one this task replies to.
+        reply_to=reply_to
+        or (parent.reply_to if parent is not None else None)
+        or app.backend.client_reply_to()
+        or "",
         priority=int(priority),
         headers=headers,
         now=now,

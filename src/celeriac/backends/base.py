@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 from celeriac import serialization, states
@@ -72,6 +72,21 @@ class ResultBackend(ABC):
 
     def open(self) -> None:
         """Connect (or create storage). Safe to call twice."""
+
+    def use_broker(self, url: str, transport_options: Mapping[str, Any]) -> None:
+        """Learn the app's broker URL and options (called before :meth:`open`).
+
+        Backends that talk through the broker (``rpc://``) connect there; the default
+        ignores it.
+        """
+
+    def client_reply_to(self) -> str | None:
+        """The ``reply_to`` queue for task messages this client sends, if any.
+
+        ``rpc://`` returns its reply queue (declared before the first send); backends
+        that store results return ``None`` and messages carry ``reply_to=""``.
+        """
+        return None
 
     def close(self) -> None:
         """Release connections. Safe to call twice."""

@@ -21,8 +21,9 @@ _BUILTIN = {
     "db+sqlite": "celeriac.backends.sqlite:SQLiteBackend",
     "cache+memory": "celeriac.backends.memory:MemoryBackend",
     "memory": "celeriac.backends.memory:MemoryBackend",
+    "rpc": "celeriac.backends.rpc:RPCBackend",
 }
-_NOT_YET = ("redis", "rediss", "redis+socket", "rpc")
+_NOT_YET = ("redis", "rediss", "redis+socket")
 
 
 def _load(path: str) -> type[ResultBackend]:

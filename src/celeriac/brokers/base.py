@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -156,6 +156,15 @@ class Broker(ABC):
 
     def renew(self, deliveries: Sequence[Delivery]) -> None:
         """Extend the leases of messages still being worked on (no-op if not leased)."""
+
+    def use_topology(self, queues: Mapping[str, Any], *, max_priority: int | None = None) -> None:
+        """Learn the app's declared queues (called before :meth:`open`).
+
+        ``queues`` maps names to ``celeriac.Queue`` objects (``task_queues`` plus the
+        ones created on demand; the mapping is live), ``max_priority`` is
+        ``task_queue_max_priority``. Brokers that declare server-side topology (AMQP)
+        use them; the default ignores them.
+        """
 
     def declare_queue(self, queue: str) -> None:
         """Make sure ``queue`` exists (no-op for brokers that create queues on use)."""

@@ -21,14 +21,14 @@ DEFAULT_BROKER_URL = "sqlite:///celeriac.sqlite3"
 _BUILTIN = {
     "sqlite": "celeriac.brokers.sqlite:SQLiteBroker",
     "memory": "celeriac.brokers.memory:MemoryBroker",
+    "amqp": "celeriac.brokers.amqp:AmqpBroker",
+    "amqps": "celeriac.brokers.amqp:AmqpBroker",
+    "pyamqp": "celeriac.brokers.amqp:AmqpBroker",
 }
 _EXTRAS = {
     "redis": "redis",
     "rediss": "redis",
     "redis+socket": "redis",
-    "amqp": "amqp",
-    "amqps": "amqp",
-    "pyamqp": "amqp",
 }
 
 
@@ -42,7 +42,15 @@ def scheme_of(url: str) -> str:
 
 def _load(path: str) -> type[Broker]:
     module_name, _, attr = path.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name in {"aiormq", "pamqp"}:
+            raise ImproperlyConfigured(
+                "the AMQP broker needs aiormq: pip install 'celeriac[amqp]'"
+            ) from exc
+        raise
+    cls = getattr(module, attr)
     if not (isinstance(cls, type) and issubclass(cls, Broker)):
         raise ImproperlyConfigured(f"{path} is not a celeriac Broker class")
     return cls

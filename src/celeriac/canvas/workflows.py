@@ -157,7 +157,8 @@ class _chain(Signature[Any]):
         membership = _pop_membership(options)
         if membership:  # a chain inside a group or chord header: its last step reports
             steps[-1] = steps[-1].clone()
-            steps[-1].options.update(membership)
+            for key, value in membership.items():
+                steps[-1].options.setdefault(key, value)
         first, rest = steps[0], steps[1:]
         if isinstance(first, chord):
             return first.with_body_chain(rest).apply_async(partial, kwargs, **options)
@@ -181,7 +182,12 @@ _MEMBERSHIP = ("group_id", "group_index", "chord")
 
 
 def _pop_membership(options: dict[str, Any]) -> dict[str, Any]:
-    """Remove and return the options that make a task a member of a group or chord."""
+    """Remove and return the options that make a task a counted part of a chord.
+
+    A bare ``group_id`` (what a chord writes on its body) is not membership.
+    """
+    if options.get("chord") is None:
+        return {}
     return {key: options.pop(key) for key in _MEMBERSHIP if options.get(key) is not None}
 
 
@@ -264,9 +270,9 @@ class chord(Signature[Any]):
         body = self.body
         if body is None:
             raise ValueError("a chord needs a body to be frozen")
-        header_result = self.header.freeze(self.options.get("group_id"))
-        self.options["group_id"] = header_result.id
-        self.kwargs["header"] = self.header
+        header = self.header
+        header_result = header.freeze(header.options.get("task_id"))
+        self.kwargs["header"] = header
         result = body.freeze(_id or self.options.get("task_id"))
         self.kwargs["body"] = body
         result.parent = header_result

@@ -12,12 +12,13 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
+from celeriac.app.task import Context
 from celeriac.canvas import Signature
-from celeriac.exceptions import ChordError
+from celeriac.exceptions import CeleriacError, ChordError
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
-    from celeriac.app.task import Context, Task
+    from celeriac.app.task import Task
 
 __all__ = ["record_failure", "report_chord_part", "send_callbacks", "send_errbacks"]
 
@@ -76,20 +77,38 @@ def report_chord_part(app: Celery, request: Context, state: str) -> None:
     """Count a finished chord-header task; the last one sends (or fails) the body."""
     if not request.chord or not request.group or state not in states.READY_STATES:
         return
-    metas = app.backend.on_chord_part_return(
-        request.group, request.id or "", request.group_index, state
-    )
+    body = Signature.from_dict(request.chord, app)
+    try:
+        metas = app.backend.on_chord_part_return(
+            request.group, request.id or "", request.group_index, state
+        )
+    except CeleriacError as exc:
+        _fail_body(app, body, ChordError(f"cannot join chord {request.group}: {exc}"))
+        return
     if metas is None:
         return
-    body = Signature.from_dict(request.chord, app)
     failed = next((m for m in metas if m.get("status") in states.PROPAGATE_STATES), None)
     if failed is None:
         body.apply_async(([meta.get("result") for meta in metas],))
         return
     error = ChordError(f"Dependency {failed.get('task_id')} raised {failed.get('result')!r}")
-    logger.error("Chord %s failed: %s", request.group, error)
+    _fail_body(app, body, error)
+
+
+def _fail_body(app: Celery, body: Signature[Any], error: ChordError) -> None:
+    """Record the chord's body as failed and fire its errbacks."""
+    logger.error("Chord body %s failed: %s", body.task, error)
     body_id = body.freeze().id
     if body_id:
         app.backend.mark_as_failure(body_id, error)
     for errback in body.options.get("link_error") or ():
         Signature.from_dict(errback, app).apply_async((body_id,), parent_id=body_id)
+    outer = body.options
+    if outer.get("chord") and outer.get("group_id"):  # the body is itself a chord part
+        part = Context(
+            id=body_id,
+            group=outer["group_id"],
+            group_index=outer.get("group_index"),
+            chord=outer["chord"],
+        )
+        report_chord_part(app, part, states.FAILURE)

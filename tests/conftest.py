@@ -1,0 +1,94 @@
+"""Fixtures for the external services the tests use (Redis).
+
+The server comes from ``CELERIAC_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379``).
+Tests that need it are skipped when it cannot be reached, except in CI (``CI=true``),
+where they fail: a CI run must never pass by skipping them.
+
+Each test gets the database ``CELERIAC_TEST_REDIS_DB`` (default 15), emptied before and
+after the test, so celeriac and Celery peers in one test share it and tests never see
+each other's keys.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+def _service_unavailable(what: str, url: str, error: Exception) -> None:
+    message = f"{what} at {url} is unreachable: {error}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message} (CI=true: services must be up)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The base URL (no database) of a reachable Redis server."""
+    import redis
+
+    url = os.environ.get("CELERIAC_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _service_unavailable("Redis", url, exc)
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> Iterator[str]:
+    """A Redis URL on a test database that is empty when the test starts and ends."""
+    import redis
+
+    db = int(os.environ.get("CELERIAC_TEST_REDIS_DB", "15"))
+    url = f"{redis_server}/{db}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+        yield url
+        client.flushdb()
+    finally:
+        client.close()
+
+
+# -- RabbitMQ -----------------------------------------------------------------------
+
+
+def _amqp_reachable(host: str, port: int, patience: float) -> Exception | None:
+    """None once a TCP connection to RabbitMQ succeeds, else the last error."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            socket.create_connection((host, port), timeout=2).close()
+            return None
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                return exc
+            time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """The URL of a reachable RabbitMQ (``CELERIAC_TEST_AMQP_URL``).
+
+    In CI the server may still be starting (``rabbitmq-server -detached``), so it gets
+    up to a minute there; locally one quick try decides whether to skip.
+    """
+    from urllib.parse import urlsplit
+
+    pytest.importorskip("aiormq")
+    url = os.environ.get("CELERIAC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+    parts = urlsplit(url)
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    error = _amqp_reachable(parts.hostname or "127.0.0.1", parts.port or 5672, 60 if in_ci else 0)
+    if error is not None:
+        _service_unavailable("RabbitMQ", url, error)
+    return url
