@@ -6,6 +6,7 @@ a task's ``except Exception`` cannot swallow them::
 
     CeleriacError (CeleryError)
     ├── ImproperlyConfigured
+    │   └── QueueNotFound (also KeyError)
     ├── BrokerError
     │   └── OperationalError
     ├── BackendError
@@ -53,6 +54,7 @@ __all__ = [
     "MaxRetriesExceededError",
     "NotRegistered",
     "OperationalError",
+    "QueueNotFound",
     "Reject",
     "Retry",
     "SerializationError",
@@ -77,6 +79,10 @@ CeleryError = CeleriacError
 
 class ImproperlyConfigured(CeleriacError):
     """A setting, URL or command-line value cannot be used."""
+
+
+class QueueNotFound(ImproperlyConfigured, KeyError):
+    """A task was routed to a queue that is not declared (and may not be created)."""
 
 
 class BrokerError(CeleriacError):

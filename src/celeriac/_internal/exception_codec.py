@@ -2,14 +2,14 @@
 
 Celery stores a task's exception as that dict. celeriac writes its own exceptions under
 ``celery.exceptions`` (and reads them back from there) so that Celery peers rebuild the
-same classes; readers only build ``BaseException`` subclasses, and synthesize a class with
-the same name and module when the original cannot be imported.
+same classes. Readers look classes up only in modules this process has already imported
+(never importing because a stored result says so), only build ``BaseException``
+subclasses, and otherwise synthesize a class with the same name and module.
 """
 
 from __future__ import annotations
 
 import builtins
-import importlib
 import sys
 from typing import Any
 
@@ -80,12 +80,10 @@ def _find_class(module_name: str, qualname: str) -> type[BaseException] | None:
     if module_name == "builtins":
         target: Any = builtins
     else:
+        # Only modules already imported: a stored result must not make us import code.
         target = sys.modules.get(module_name)
         if target is None:
-            try:
-                target = importlib.import_module(module_name)
-            except Exception:
-                return None
+            return None
     for part in qualname.split("."):
         target = getattr(target, part, None)
         if target is None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from celeriac.exceptions import ImproperlyConfigured
+from celeriac.exceptions import ImproperlyConfigured, QueueNotFound
 
 __all__ = ["Exchange", "Queue", "Route", "Router", "as_queue"]
 
@@ -156,6 +157,15 @@ def compile_routers(setting: Any) -> list[RouterFunction]:
     return [_compile_one(item) for item in items]
 
 
+def _takes_task_keyword(router: RouterFunction) -> bool:
+    """Whether Celery's ``task=`` keyword can be passed to ``router``."""
+    try:
+        params = inspect.signature(router).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "task" or p.kind is p.VAR_KEYWORD for p in params)
+
+
 class Router:
     """Resolves a task name and call options to a :class:`Route`.
 
@@ -164,6 +174,7 @@ class Router:
         queues: Declared queues (``task_queues``), by name.
         default_queue: ``task_default_queue``.
         create_missing: ``task_create_missing_queues``.
+        task_lookup: Finds the task object for a name (passed to routers as ``task=``).
     """
 
     def __init__(
@@ -172,28 +183,33 @@ class Router:
         queues: Mapping[str, Queue],
         default_queue: str,
         create_missing: bool = True,
+        task_lookup: Callable[[str], Any] | None = None,
     ) -> None:
         self._routers = compile_routers(routes)
         self.queues = {name: as_queue(queue) for name, queue in queues.items()}
         self.default_queue = default_queue
         self.create_missing = create_missing
+        self.task_lookup = task_lookup
 
     def queue(self, name: str) -> Queue:
         """The declared queue ``name``, created on demand when allowed."""
         found = self.queues.get(name)
         if found is None:
             if not self.create_missing:
-                raise ImproperlyConfigured(
+                raise QueueNotFound(
                     f"queue {name!r} is not in task_queues and task_create_missing_queues is off"
                 )
             found = self.queues[name] = Queue(name, Exchange(name), name)
         return found
 
     def _lookup(self, name: str, args: Any, kwargs: Any, options: dict[str, Any]) -> Any:
+        task = self.task_lookup(name) if self.task_lookup is not None else None
         for router in self._routers:
-            try:
-                route = router(name, args, kwargs, options, task=None)
-            except TypeError:
+            if hasattr(router, "route_for_task"):  # an old-style router object
+                route = router.route_for_task(name, args, kwargs)
+            elif _takes_task_keyword(router):
+                route = router(name, args, kwargs, options, task=task)
+            else:
                 route = router(name, args, kwargs, options)
             if route:
                 return route

@@ -162,8 +162,6 @@ class Task(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run the task body here and now; no message is sent."""
-        if _state.current_task_and_request() is not None:
-            return self.run(*args, **kwargs)
         request = Context(args=list(args), kwargs=dict(kwargs), task=self.name)
         with _state.running_task(self, request):
             return self.run(*args, **kwargs)

@@ -344,3 +344,34 @@ def test_kombu_queue_and_exchange_as_route_values() -> None:
     assert router().route("t", options={"queue": feeds}) == Route("feeds", "feeds-x", "feed.#")
     found = router().route("t", options={"exchange": kombu_exchange("ex"), "routing_key": "k"})
     assert (found.exchange, found.routing_key) == ("ex", "k")
+
+
+def test_router_function_receives_the_task_object() -> None:
+    from celeriac import Celery
+
+    app = Celery("r", broker="memory://routing-task-kw", set_as_current=False)
+    seen: list[object] = []
+
+    def router(name, args, kwargs, options, task=None, **kw):  # type: ignore[no-untyped-def]
+        seen.append(task)
+        return {"queue": "picked"}
+
+    app.conf.task_routes = [router]
+
+    @app.task(shared=False)
+    def work() -> None:
+        return None
+
+    assert app.router.route(work.name).queue == "picked"
+    assert seen == [work]
+
+
+def test_missing_queue_raises_queue_not_found() -> None:
+    from celeriac.app.routing import Router
+    from celeriac.exceptions import QueueNotFound
+
+    router = Router(None, {}, "celery", create_missing=False)
+    with pytest.raises(QueueNotFound):
+        router.queue("nope")
+    with pytest.raises(KeyError):  # Celery's QueueNotFound is a KeyError too
+        router.queue("nope")

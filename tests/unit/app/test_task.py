@@ -426,3 +426,21 @@ def test_repr(app: Celery) -> None:
         return None
 
     assert repr(r) == "<@task: proj.r of proj>"
+
+
+def test_direct_call_inside_a_task_gets_its_own_request() -> None:
+    from celeriac import Celery
+
+    app = Celery("nested", task_always_eager=True, set_as_current=False)
+
+    @app.task(bind=True, shared=False)
+    def inner(self: Any, x: int) -> tuple[Any, bool]:
+        return self.request.args, self.request.called_directly
+
+    @app.task(bind=True, shared=False)
+    def outer(self: Any) -> tuple[Any, Any]:
+        return inner(5), self.request.id
+
+    (args, direct), outer_id = outer.delay().get()
+    assert args == [5] and direct is True
+    assert outer_id is not None

@@ -171,9 +171,9 @@ def test_unknown_nested_name_synthesizes_last_part() -> None:
 
 def test_unknown_celery_exception_is_synthesized_under_celery_exceptions() -> None:
     exc = exception_from_dict(
-        {"exc_type": "QueueNotFound", "exc_module": "celery.exceptions", "exc_message": ["q"]}
+        {"exc_type": "SecurityError", "exc_module": "celery.exceptions", "exc_message": ["q"]}
     )
-    assert (type(exc).__name__, type(exc).__module__) == ("QueueNotFound", "celery.exceptions")
+    assert (type(exc).__name__, type(exc).__module__) == ("SecurityError", "celery.exceptions")
 
 
 def test_class_that_rejects_the_args_is_synthesized() -> None:
@@ -271,3 +271,12 @@ def test_remote_traceback_as_cause() -> None:
     except KeyError as exc:
         assert isinstance(exc.__cause__, RemoteTraceback)
         assert exc.__cause__.tb == "Traceback ..."
+
+
+def test_a_module_not_yet_imported_is_never_imported() -> None:
+    import sys
+
+    assert "wave" not in sys.modules  # a stdlib module nothing here imports
+    exc = exception_from_dict({"exc_type": "Error", "exc_module": "wave", "exc_message": ["x"]})
+    assert "wave" not in sys.modules
+    assert (type(exc).__name__, type(exc).__module__) == ("Error", "wave")
