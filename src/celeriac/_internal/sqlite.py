@@ -29,6 +29,7 @@ from celeriac.exceptions import CeleriacError, ImproperlyConfigured
 __all__ = [
     "BACKEND_SCHEMA_SLOT",
     "BROKER_SCHEMA_SLOT",
+    "MAILBOX_SCHEMA_SLOT",
     "ThreadConnections",
     "abandon",
     "connect",
@@ -45,6 +46,7 @@ logger = logging.getLogger(__name__)
 #: Which byte of ``PRAGMA user_version`` holds each engine's schema version.
 BROKER_SCHEMA_SLOT = 0
 BACKEND_SCHEMA_SLOT = 1
+MAILBOX_SCHEMA_SLOT = 2
 
 # SQLite primary result codes (the low byte of extended codes).
 _SQLITE_BUSY = 5

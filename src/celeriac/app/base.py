@@ -248,7 +248,8 @@ class Celery:
             return DisabledBackend("disabled://", **options)
         from celeriac.backends.registry import backend_from_url
 
-        backend = backend_from_url(url, **options)
+        transport_options = conf.result_backend_transport_options
+        backend = backend_from_url(url, transport_options=transport_options, **options)
         backend.use_broker(self.broker_url, self.conf.broker_transport_options)
         backend.open()
         return backend

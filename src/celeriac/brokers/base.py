@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol import Message
 
-__all__ = ["DEAD_LETTER_QUEUE", "Broker", "Delivery", "dead_letter_copy"]
+__all__ = ["DEAD_LETTER_QUEUE", "Broker", "Delivery", "Mailbox", "dead_letter_copy"]
 
 _B = TypeVar("_B", bound="Broker")
 
@@ -83,6 +84,45 @@ def dead_letter_copy(delivery: Delivery, reason: str) -> Message:
         original.content_type,
         original.content_encoding,
     )
+
+
+class Mailbox(ABC):
+    """Remote control over a broker: broadcast commands, collect replies.
+
+    Commands and replies are Celery's pidbox bodies (wire spec section 6.2). A client
+    calls :meth:`prepare_replies` for its reply key, :meth:`broadcast`, then
+    :meth:`collect`; a worker calls :meth:`afetch_commands` in its event loop and answers
+    each command that wants a reply with :meth:`areply`. Which worker a command is for
+    (``destination``, ``pattern``) is decided by the worker, not the mailbox.
+    """
+
+    def prepare_replies(self, reply_key: str) -> dict[str, str]:
+        """Get ready to receive replies under ``reply_key``; return the ``reply_to`` value."""
+        return {"exchange": "reply.celery.pidbox", "routing_key": reply_key}
+
+    def release_replies(self, reply_key: str) -> None:
+        """Forget ``reply_key`` (replies arriving later are dropped)."""
+
+    @abstractmethod
+    def broadcast(self, command: dict[str, Any], *, expires: float | None = None) -> None:
+        """Send ``command`` to every worker; ``expires`` is a unix deadline."""
+
+    @abstractmethod
+    def collect(
+        self, reply_key: str, ticket: str, *, timeout: float, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Replies (``{node: reply}``) to ``ticket`` until ``timeout`` or ``limit`` of them."""
+
+    @abstractmethod
+    async def afetch_commands(self, node: str, *, timeout: float) -> list[dict[str, Any]]:
+        """Commands broadcast since the last call (waiting at most ``timeout`` for one)."""
+
+    @abstractmethod
+    async def areply(self, reply_to: dict[str, Any], ticket: str, node: str, reply: Any) -> None:
+        """Send ``{node: reply}`` for ``ticket`` to the client that asked."""
+
+    def close(self) -> None:
+        """Release connections."""
 
 
 class Broker(ABC):
@@ -168,6 +208,16 @@ class Broker(ABC):
 
     def declare_queue(self, queue: str) -> None:
         """Make sure ``queue`` exists (no-op for brokers that create queues on use)."""
+
+    def mailbox(self) -> Mailbox:
+        """The remote-control mailbox on this broker.
+
+        Raises:
+            ImproperlyConfigured: the broker has no remote control.
+        """
+        raise ImproperlyConfigured(
+            f"remote control is not available on {self.url or 'this broker'}"
+        )
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move a message that cannot be handled to the dead-letter queue, then ack it."""

@@ -41,7 +41,13 @@ from celeriac.brokers._leases import (
     lease_tag,
     log_lost_lease,
 )
-from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery, dead_letter_copy
+from celeriac.brokers.base import (
+    DEAD_LETTER_QUEUE,
+    Broker,
+    Delivery,
+    Mailbox,
+    dead_letter_copy,
+)
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol import Message
 from celeriac.serialization import json_loads
@@ -97,6 +103,9 @@ class _Store:
         self.queues: dict[str, dict[int, _Entry]] = {}
         self.ids = itertools.count(1)
         self.waiters: set[_Waiter] = set()
+        # Remote control (see _memory_mailbox): broadcast commands and replies by key.
+        self.commands: list[tuple[float | None, dict[str, Any]]] = []
+        self.replies: dict[str, list[dict[str, Any]]] = {}
 
     def notify(self) -> None:
         """Wake every waiter (caller holds ``condition``)."""
@@ -111,6 +120,8 @@ class _Store:
     def clear(self) -> None:
         with self.condition:
             self.queues.clear()
+            self.commands.clear()
+            self.replies.clear()
 
 
 _STORES: dict[str, _Store] = {}
@@ -168,6 +179,12 @@ class MemoryBroker(Broker):
     def reset(cls, name: str = "") -> None:
         """Delete every message of the store ``name`` (for tests)."""
         _store_named(name).clear()
+
+    def mailbox(self) -> Mailbox:
+        """Remote control within this process, through the same named store."""
+        from celeriac.brokers._memory_mailbox import MemoryMailbox
+
+        return MemoryMailbox(self._store)
 
     def __repr__(self) -> str:
         return f"<MemoryBroker {self.name!r}>"

@@ -1,0 +1,37 @@
+"""Every built-in broker's remote-control mailbox passes the shared mailbox suite."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from celeriac.brokers.base import Broker
+from celeriac.brokers.memory import MemoryBroker
+from celeriac.brokers.sqlite import SQLiteBroker
+from celeriac.testing.conformance import BrokerFactory, MailboxConformance
+
+
+class TestSQLiteMailbox(MailboxConformance):
+    @pytest.fixture
+    def broker_factory(self, tmp_path: Path) -> BrokerFactory:
+        url = f"sqlite:///{tmp_path / 'broker.sqlite3'}"
+
+        def make(*, visibility_timeout: float = 3600.0) -> Broker:
+            return SQLiteBroker.from_url(url, transport_options={})
+
+        return make
+
+
+class TestMemoryMailbox(MailboxConformance):
+    @pytest.fixture
+    def broker_factory(self) -> Iterator[BrokerFactory]:
+        name = f"mailbox-{uuid.uuid4().hex}"
+
+        def make(*, visibility_timeout: float = 3600.0) -> Broker:
+            return MemoryBroker.from_url(f"memory://{name}", transport_options={})
+
+        yield make
+        MemoryBroker.reset(name)
