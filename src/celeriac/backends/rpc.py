@@ -135,6 +135,7 @@ class RPCBackend(ResultBackend):
         return queue
 
     async def _consume(self, session: Session, queue: str) -> None:
+        await session.connect()  # a lost connection empties the cache first
         if ("reply-consumer", queue) in session.declared:
             return
         spec = QueueSpec(queue, None, "", durable=False, exclusive=True, auto_delete=True)

@@ -289,6 +289,7 @@ class Session:
     async def _declare_once(
         self, key: tuple[Any, ...], declare: Callable[[], Awaitable[None]]
     ) -> None:
+        await self.connect()  # a lost connection empties the cache first
         if key not in self.declared:
             await declare()
             self.declared.add(key)

@@ -131,6 +131,7 @@ class Routes:
 
     async def prepare_delays(self, session: Session) -> None:
         """Declare kombu's native delayed-delivery exchanges and queues (once)."""
+        await session.connect()
         if ("delays",) in session.declared:
             return
         for level in delay_levels():
