@@ -31,3 +31,28 @@ class TestMemoryBackend(BackendConformance):
             return MemoryBackend.from_url("cache+memory://", **options)
 
         return make
+
+
+@pytest.mark.redis
+class TestRedisBackend(BackendConformance):
+    @pytest.fixture
+    def backend_factory(self, redis_url: str) -> BackendFactory:
+        from celeriac.backends.redis import RedisBackend
+
+        def make(**options: Any) -> ResultBackend:
+            return RedisBackend.from_url(redis_url, **options)
+
+        return make
+
+
+@pytest.mark.redis
+class TestRedisBackendWithKeyPrefix(TestRedisBackend):
+    @pytest.fixture
+    def backend_factory(self, redis_url: str) -> BackendFactory:
+        from celeriac.backends.redis import RedisBackend
+
+        def make(**options: Any) -> ResultBackend:
+            prefix = {"global_keyprefix": "tenant"}
+            return RedisBackend.from_url(redis_url, transport_options=prefix, **options)
+
+        return make

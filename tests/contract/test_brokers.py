@@ -42,6 +42,37 @@ class TestMemoryBroker(BrokerConformance):
         MemoryBroker.reset(name)
 
 
+@pytest.mark.redis
+class TestRedisBroker(BrokerConformance):
+    """The suite on Redis, where priorities follow kombu: 0..9, lower served first."""
+
+    @pytest.fixture
+    def broker_factory(self, redis_url: str) -> BrokerFactory:
+        from celeriac.brokers.redis import RedisBroker
+
+        def make(*, visibility_timeout: float = 3600.0) -> Broker:
+            options = {"visibility_timeout": visibility_timeout}
+            return RedisBroker.from_url(redis_url, transport_options=options)
+
+        return make
+
+    def test_higher_priority_first(self, broker: Broker, queue: str) -> None:
+        # Redis buckets (kombu): 0-2 -> 0, 3-5 -> 3, 6-8 -> 6, 9+ -> 9; bucket 0 first.
+        priorities = [0, 5, 9, None, 5, 255, 0, 9, 2, 7]
+        for n, priority in enumerate(priorities):
+            broker.publish(message(n, priority=priority), routing_key=queue)
+        bucket = {None: 0, 0: 0, 2: 0, 5: 3, 7: 6, 9: 9, 255: 9}
+        expected = sorted(range(len(priorities)), key=lambda n: (bucket[priorities[n]], n))
+        assert numbers(take_all(broker, [queue])) == expected
+
+    def test_best_message_across_queues(self, broker: Broker, queue: str) -> None:
+        other = queue + ".other"
+        broker.publish(message(0), routing_key=queue)
+        broker.publish(message(1, priority=7), routing_key=other)
+        broker.publish(message(2), routing_key=other)
+        assert numbers(take_all(broker, [other, queue])) == [2, 0, 1]
+
+
 @pytest.mark.amqp
 class TestAmqpBroker(BrokerConformance):
     """The suite on RabbitMQ.

@@ -7,6 +7,7 @@ Every backend class has a ``from_url(url, **options)`` class method taking the
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,20 +23,38 @@ _BUILTIN = {
     "cache+memory": "celeriac.backends.memory:MemoryBackend",
     "memory": "celeriac.backends.memory:MemoryBackend",
     "rpc": "celeriac.backends.rpc:RPCBackend",
+    "redis": "celeriac.backends.redis:RedisBackend",
+    "rediss": "celeriac.backends.redis:RedisBackend",
+    "redis+socket": "celeriac.backends.redis:RedisBackend",
 }
-_NOT_YET = ("redis", "rediss", "redis+socket")
+#: Built-in schemes whose backends take ``result_backend_transport_options``.
+_TAKES_TRANSPORT_OPTIONS = ("redis", "rediss", "redis+socket")
+_NOT_YET: tuple[str, ...] = ()
 
 
 def _load(path: str) -> type[ResultBackend]:
     module_name, _, attr = path.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name == "redis":
+            raise ImproperlyConfigured(
+                "the Redis result backend needs redis-py: pip install 'celeriac[redis]'"
+            ) from exc
+        raise
+    cls = getattr(module, attr)
     if not (isinstance(cls, type) and issubclass(cls, ResultBackend)):
         raise ImproperlyConfigured(f"{path} is not a celeriac ResultBackend class")
     return cls
 
 
-def backend_from_url(url: str, **options: Any) -> ResultBackend:
+def backend_from_url(
+    url: str, *, transport_options: Mapping[str, Any] | None = None, **options: Any
+) -> ResultBackend:
     """Build the result backend for ``url`` (not yet opened).
+
+    ``transport_options`` (``result_backend_transport_options``) go to the backends
+    that take them (Redis) and are ignored by the others.
 
     Raises:
         ImproperlyConfigured: no backend handles the scheme.
@@ -56,4 +75,6 @@ def backend_from_url(url: str, **options: Any) -> ResultBackend:
             )
         raise ImproperlyConfigured(f"no result backend for URL scheme {scheme!r} in {url!r}")
     cls = _load(path)
+    if transport_options and scheme in _TAKES_TRANSPORT_OPTIONS:
+        options["transport_options"] = dict(transport_options)
     return cls.from_url(url, **options)

@@ -21,15 +21,14 @@ DEFAULT_BROKER_URL = "sqlite:///celeriac.sqlite3"
 _BUILTIN = {
     "sqlite": "celeriac.brokers.sqlite:SQLiteBroker",
     "memory": "celeriac.brokers.memory:MemoryBroker",
+    "redis": "celeriac.brokers.redis:RedisBroker",
+    "rediss": "celeriac.brokers.redis:RedisBroker",
+    "redis+socket": "celeriac.brokers.redis:RedisBroker",
     "amqp": "celeriac.brokers.amqp:AmqpBroker",
     "amqps": "celeriac.brokers.amqp:AmqpBroker",
     "pyamqp": "celeriac.brokers.amqp:AmqpBroker",
 }
-_EXTRAS = {
-    "redis": "redis",
-    "rediss": "redis",
-    "redis+socket": "redis",
-}
+_EXTRAS: dict[str, str] = {}
 
 
 def scheme_of(url: str) -> str:
@@ -45,6 +44,10 @@ def _load(path: str) -> type[Broker]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
+        if exc.name == "redis":
+            raise ImproperlyConfigured(
+                "the Redis broker needs redis-py: pip install 'celeriac[redis]'"
+            ) from exc
         if exc.name in {"aiormq", "pamqp"}:
             raise ImproperlyConfigured(
                 "the AMQP broker needs aiormq: pip install 'celeriac[amqp]'"

@@ -1,0 +1,176 @@
+"""The Lua scripts of the Redis broker; each runs atomically inside Redis.
+
+Key layout (every key carries the ``global_keyprefix``, written ``P`` here):
+
+* ``P<queue>``, ``P<queue>␆3``, ``P<queue>␆6``, ``P<queue>␆9``: kombu's priority lists.
+* ``Punacked`` (hash: lease tag -> ``[envelope, exchange, routing_key]``) and
+  ``Punacked_index`` (sorted set: lease tag scored by delivery time): kombu's ack
+  emulation, so Celery workers restore celeriac's lost messages and vice versa.
+* ``P_celeriac.eta`` (sorted set: queue scored by its earliest eta) and
+  ``P_celeriac.eta.<queue>`` (sorted set: ``"<bucket>:<envelope>"`` scored by eta): the
+  countdown/ETA messages held broker-side until due.
+* ``P_celeriac.wake.<queue>`` (list of at most one token): pushed by celeriac publishers
+  so an idle celeriac consumer blocked in ``BRPOP`` on it wakes at once.
+
+Scripts build the list, eta and wake key names from the prefix and separator they are
+given, as kombu's own scripts do; like kombu, the broker needs a single Redis node.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ACK", "ETA", "PUBLISH", "RELEASE", "TAKE", "WAKE_TTL"]
+
+#: Seconds a wake token lives when no consumer takes it (written into the scripts).
+WAKE_TTL = 300
+
+_WAKE = """
+local function wake(key)
+    if redis.call('LLEN', key) == 0 then
+        redis.call('LPUSH', key, '1')
+        redis.call('EXPIRE', key, 300)
+    end
+end
+"""
+
+#: Append one envelope to each destination list, waking their consumers.
+#: KEYS: list_1, wake_1, list_2, wake_2, ...; ARGV[1]: the envelope.
+PUBLISH = (
+    _WAKE
+    + """
+for i = 1, #KEYS, 2 do
+    redis.call('LPUSH', KEYS[i], ARGV[1])
+    wake(KEYS[i + 1])
+end
+return 1
+"""
+)
+
+#: Hold one envelope until its eta.
+#: KEYS: the queue's eta set, the eta index, the queue's wake key.
+#: ARGV: eta (unix seconds), "<bucket>:<envelope>", queue name.
+ETA = (
+    _WAKE
+    + """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+redis.call('ZADD', KEYS[2], first[2], ARGV[3])
+wake(KEYS[3])
+return 1
+"""
+)
+
+#: Move due eta messages to the head of their lists, then take up to ``limit`` messages
+#: from the lists given (in order, each from its consuming end) and record each as
+#: unacked under a new lease tag, all in one step: no window where a message is neither
+#: in a list nor in ``unacked``.
+#:
+#: KEYS: unacked, unacked_index, eta index, list_1 ... list_n.
+#: ARGV: now, limit, lease token, key prefix, separator, queue of list_1 ... list_n.
+#: Returns: {earliest eta or false, earliest unacked score or false,
+#:           list number, lease tag, envelope, list number, lease tag, envelope, ...}.
+TAKE = (
+    _WAKE
+    + """
+local now, limit, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local prefix, sep = ARGV[4], ARGV[5]
+
+local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 16)
+for _, queue in ipairs(due) do
+    local zkey = prefix .. '_celeriac.eta.' .. queue
+    local items = redis.call('ZRANGEBYSCORE', zkey, '-inf', now, 'LIMIT', 0, 100)
+    for j = #items, 1, -1 do
+        local member = items[j]
+        local colon = string.find(member, ':', 1, true)
+        local bucket = string.sub(member, 1, colon - 1)
+        local list = prefix .. queue
+        if bucket ~= '0' then list = list .. sep .. bucket end
+        redis.call('RPUSH', list, string.sub(member, colon + 1))
+        redis.call('ZREM', zkey, member)
+    end
+    local first = redis.call('ZRANGE', zkey, 0, 0, 'WITHSCORES')
+    if first[1] then
+        redis.call('ZADD', KEYS[3], first[2], queue)
+    else
+        redis.call('ZREM', KEYS[3], queue)
+    end
+    if #items > 0 then wake(prefix .. '_celeriac.wake.' .. queue) end
+end
+
+local out = {false, false}
+local taken = 0
+for i = 4, #KEYS do
+    while taken < limit do
+        local payload = redis.call('RPOP', KEYS[i])
+        if not payload then break end
+        taken = taken + 1
+        local tag = token .. ':' .. taken
+        local queue = ARGV[i + 2]
+        local record
+        if pcall(cjson.decode, payload) then
+            record = '[' .. payload .. ', "", ' .. cjson.encode(queue) .. ']'
+        else
+            record = cjson.encode({payload, '', queue})
+        end
+        redis.call('ZADD', KEYS[2], now, tag)
+        redis.call('HSET', KEYS[1], tag, record)
+        out[#out + 1] = i - 3
+        out[#out + 1] = tag
+        out[#out + 1] = payload
+    end
+    if taken >= limit then
+        -- Others may be waiting for what is left: pass the wake-up on.
+        if redis.call('LLEN', KEYS[i]) > 0 then
+            wake(prefix .. '_celeriac.wake.' .. ARGV[i + 2])
+        end
+        break
+    end
+end
+
+local next_eta = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+out[1] = next_eta[2] or false
+out[2] = oldest[2] or false
+return out
+"""
+)
+
+#: End a lease: if ``tag`` is still leased (and delivered no later than ``ceiling``),
+#: forget it and push ``envelope`` (if not empty) to each destination list, at the
+#: consuming end (``rpush``: restore) or the far end (``lpush``: requeue, dead-letter).
+#: KEYS: unacked, unacked_index, list_1, wake_1, list_2, wake_2, ...
+#: ARGV: tag, envelope, "rpush" | "lpush", ceiling (unix seconds).
+#: Returns 1 if the lease was held, else 0.
+RELEASE = (
+    _WAKE
+    + """
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score or tonumber(score) > tonumber(ARGV[4]) then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then
+    for i = 3, #KEYS, 2 do
+        if ARGV[3] == 'rpush' then
+            redis.call('RPUSH', KEYS[i], ARGV[2])
+        else
+            redis.call('LPUSH', KEYS[i], ARGV[2])
+        end
+        wake(KEYS[i + 1])
+    end
+end
+return 1
+"""
+)
+
+#: Ack several leases. KEYS: unacked, unacked_index. ARGV: tags.
+#: Returns the positions (1-based) of the tags that were no longer leased.
+ACK = """
+local lost = {}
+for i, tag in ipairs(ARGV) do
+    if redis.call('ZREM', KEYS[2], tag) == 1 then
+        redis.call('HDEL', KEYS[1], tag)
+    else
+        lost[#lost + 1] = i
+    end
+end
+return lost
+"""

@@ -1,0 +1,397 @@
+"""The Redis broker, wire-compatible with kombu: ``redis://``, ``rediss://``, ``redis+socket://``.
+
+Celery and celeriac share one Redis: kombu's envelopes, priority lists, ``unacked`` /
+``unacked_index`` ack emulation and ``_kombu.binding.*`` keys (see ``_redis_wire``).
+Beyond kombu (scripts and key layout in ``_redis_scripts``; design and measurements in
+docs/architecture.md): taking a message and recording it unacked is one Lua script;
+each take has its own lease tag, which ``renew`` keeps fresh so the visibility timeout
+never restores a message still in work; expired leases are restored conditionally (no
+duplicates); ``eta`` messages wait in ``_celeriac.eta.<queue>`` until any consumer's
+next take moves them. An idle consumer blocks in ``BRPOP`` on ``_celeriac.wake.<queue>``,
+which celeriac publishers push to, and looks again every ``polling_interval`` for
+messages that Celery clients pushed without a wake-up.
+
+Transport options: ``visibility_timeout`` (3600), ``global_keyprefix``,
+``queue_order_strategy``, ``priority_steps``, ``sep``, ``polling_interval`` (0.1), and
+the publish retry policy ``max_retries`` (3), ``interval_start``, ``interval_step``,
+``interval_max`` (Celery's ``task_publish_retry_policy``). Priorities are kombu's on
+Redis: 0..9, **lower is served first**.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, final
+
+import redis
+import redis.asyncio as aredis
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from celeriac._internal.naming import mask_url
+from celeriac._internal.redis_url import connection_kwargs
+from celeriac._internal.transport_options import float_option
+from celeriac.brokers import _redis_scripts as lua
+from celeriac.brokers._redis_plan import Plan, RetryPolicy, parse_options
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery, dead_letter_copy
+from celeriac.exceptions import BrokerError, OperationalError
+from celeriac.protocol import Message
+
+__all__ = ["RedisBroker", "RetryPolicy"]
+
+logger = logging.getLogger(__name__)
+
+_MIN_BLOCK = 0.1  # below this a BRPOP timeout is rounded up to Redis's 100 ms tick
+_SCRIPTS = dict(take=lua.TAKE, publish=lua.PUBLISH, eta=lua.ETA, release=lua.RELEASE, ack=lua.ACK)
+
+
+@contextlib.contextmanager
+def _translate_errors(url: str) -> Iterator[None]:
+    """Turn redis-py errors into celeriac's: lost connections are transient."""
+    try:
+        yield
+    except redis.AuthenticationError as exc:
+        raise BrokerError(f"Redis at {mask_url(url)} refused the credentials: {exc}") from exc
+    except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
+        raise OperationalError(f"Redis at {mask_url(url)} is unreachable: {exc}") from exc
+    except redis.RedisError as exc:
+        raise BrokerError(f"Redis at {mask_url(url)} failed: {exc}") from exc
+
+
+@final
+class RedisBroker(Broker):
+    """A broker on one Redis database, sharing kombu's keys.
+
+    Args:
+        url: The Redis URL (``redis://``, ``rediss://``, ``redis+socket://``).
+        visibility_timeout: Seconds a lease lasts without renewal.
+        global_keyprefix: Prepended to every key (kombu's option of that name).
+        queue_order_strategy: ``round_robin``, ``sorted`` or ``priority``.
+        priority_steps: kombu's priority buckets.
+        sep: kombu's separator between a queue name and its bucket.
+        polling_interval: Seconds between checks for messages pushed without a wake-up.
+        publish_retry: How often publishing is retried when the connection fails.
+
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str = "redis://localhost:6379/0",
+        visibility_timeout: float = 3600.0,
+        global_keyprefix: str = "",
+        queue_order_strategy: str = "round_robin",
+        priority_steps: Sequence[int] = (0, 3, 6, 9),
+        sep: str = "\x06\x16",
+        polling_interval: float = 0.1,
+        publish_retry: RetryPolicy | None = None,
+    ) -> None:
+        self.url = url
+        self.visibility_timeout = visibility_timeout
+        self.polling_interval = polling_interval
+        self.publish_retry = publish_retry or RetryPolicy()
+        self.plan = Plan(
+            prefix=global_keyprefix,
+            sep=sep,
+            steps=tuple(priority_steps),
+            strategy=queue_order_strategy,
+            visibility_timeout=visibility_timeout,
+        )
+        self._connection = connection_kwargs(url)
+        self._lock = threading.Lock()
+        self._client: redis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._aclient: aredis.Redis | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._ascripts: dict[str, Any] = {}
+        self._closer: AsyncIterator[None] | None = None
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, transport_options: Mapping[str, Any] | None = None
+    ) -> RedisBroker:
+        """Build a broker from a URL and ``broker_transport_options`` (ImproperlyConfigured)."""
+        options = dict(transport_options or {})
+        return cls(
+            url=url,
+            visibility_timeout=float_option(options, "visibility_timeout", 3600.0),
+            polling_interval=float_option(options, "polling_interval", 0.1),
+            publish_retry=RetryPolicy.from_options(options),
+            **parse_options(options),
+        )
+
+    def __repr__(self) -> str:
+        return f"<RedisBroker {mask_url(self.url)}>"
+
+    # -- connections ---------------------------------------------------------------
+
+    def _sync(self) -> redis.Redis:
+        with self._lock:
+            if self._client is None:
+                retry = Retry(ExponentialBackoff(cap=0.5, base=0.01), 2)
+                self._client = redis.Redis(**self._connection, retry=retry)
+                self._scripts = {n: self._client.register_script(s) for n, s in _SCRIPTS.items()}
+            return self._client
+
+    def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        return self._scripts[name](keys=list(keys), args=list(args), client=self._sync())
+
+    async def _async(self) -> aredis.Redis:
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aloop is not loop:
+            retry = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.01), 2)
+            client = aredis.Redis(**self._connection, retry=retry)
+            self._aclient, self._aloop = client, loop
+            self._ascripts = {n: client.register_script(s) for n, s in _SCRIPTS.items()}
+            # asyncio.run() finalizes async generators before closing its loop: this
+            # one closes the client's connections then, even if aclose() is never called.
+            self._closer = _close_at_loop_end(client)
+            await anext(self._closer)
+        return self._aclient
+
+    async def _aeval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        client = await self._async()
+        return await self._ascripts[name](keys=list(keys), args=list(args), client=client)
+
+    def open(self) -> None:
+        """Prepare the client; it connects on first use (so publishing retries apply)."""
+        self._sync()
+
+    def close(self) -> None:
+        """Close the blocking face's connections. Safe to call twice."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    async def aopen(self) -> None:
+        """Connect the asyncio face and check that Redis answers."""
+        with _translate_errors(self.url):
+            await (await self._async()).ping()
+
+    async def aclose(self) -> None:
+        """Close both faces' connections."""
+        closer, self._closer, self._aclient = self._closer, None, None
+        if closer is not None:
+            await closer.aclose()  # type: ignore[attr-defined]
+        self.close()
+
+    # -- blocking face -------------------------------------------------------------
+
+    def publish(
+        self, message: Message, *, exchange: str = "", routing_key: str, eta: float | None = None
+    ) -> None:
+        """LPUSH the kombu envelope of ``message`` to its queue (held until ``eta``).
+
+        A named exchange routes through its ``_kombu.binding`` table; one without
+        bindings delivers to the queue named ``routing_key``.
+        """
+        payload = self.plan.envelope(message, exchange, routing_key)
+
+        def attempt() -> None:
+            with _translate_errors(self.url):
+                queues = self._destinations(exchange, routing_key)
+                for name, keys, args in self.plan.publish(queues, message, payload, eta):
+                    self._eval(name, keys, args)
+
+        self.publish_retry.call(attempt)
+
+    def _destinations(self, exchange: str, routing_key: str) -> list[str]:
+        if not exchange:
+            return [routing_key]
+        members = self._sync().smembers(self.plan.keys.binding(exchange))
+        return self.plan.route(members, routing_key)
+
+    def get(self, queues: Sequence[str], timeout: float | None = None) -> Delivery | None:
+        """Lease the next message of ``queues``, waiting up to ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with _translate_errors(self.url):
+            while True:
+                keys, args, layout = self.plan.take(queues, 1)
+                batch, wake_at, expired = self.plan.taken(self._eval("take", keys, args), layout)
+                if expired:
+                    self._restore_expired()
+                if batch:
+                    return batch[0]
+                wait = self.plan.wait_time(deadline, wake_at, self.polling_interval)
+                if wait is None:
+                    return None
+                if wait < _MIN_BLOCK:
+                    time.sleep(wait)
+                elif not expired:
+                    self._sync().brpop(self.plan.wake_keys(queues), timeout=wait)
+
+    def _restore_expired(self) -> None:
+        client = self._sync()
+        ceiling = time.time() - self.visibility_timeout
+        tags: list[Any] = client.zrangebyscore(
+            self.plan.keys.unacked_index, "-inf", ceiling, 0, 100
+        )
+        if not tags:
+            return
+        records = client.hmget(self.plan.keys.unacked, tags)
+        for tag, record in zip(tags, records, strict=True):
+            payload, exchange, routing_key = self.plan.unacked_record(record)
+            queues = self._destinations(exchange, routing_key) if payload else []
+            keys, args = self.plan.release(tag, payload, queues, "rpush", ceiling)
+            if self._eval("release", keys, args):
+                logger.warning("Restored unacked message %s to %s", tag, queues)
+
+    def ack(self, delivery: Delivery) -> None:
+        """Forget the message, unless its lease was lost (then log a warning)."""
+        with _translate_errors(self.url):
+            lost = self._eval("ack", *self.plan.ack([delivery]))
+        self.plan.log_lost(lost, [delivery], "ack")
+
+    def _end_lease(self, call: tuple[list[str], list[Any]], delivery: Delivery, why: str) -> None:
+        with _translate_errors(self.url):
+            held = self._eval("release", *call)
+        self.plan.log_lost([] if held else [1], [delivery], why)
+
+    def requeue(self, delivery: Delivery) -> None:
+        """Put the message back at the tail of its queue, marked redelivered."""
+        self._end_lease(self.plan.requeue(delivery), delivery, "requeue")
+
+    def renew(self, deliveries: Sequence[Delivery]) -> None:
+        """Move the leases forward so the visibility timeout restarts now."""
+        if deliveries:
+            with _translate_errors(self.url):
+                self._sync().zadd(
+                    self.plan.keys.unacked_index, self.plan.renewal(deliveries), xx=True
+                )
+
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move the message to :data:`DEAD_LETTER_QUEUE` atomically (if still leased)."""
+        copy = dead_letter_copy(delivery, reason)
+        self._end_lease(self.plan.dead_letter(delivery, copy, DEAD_LETTER_QUEUE), delivery, "dead")
+
+    def purge(self, queue: str) -> int:
+        """Delete the waiting (and eta-held) messages of ``queue``; return how many."""
+        with _translate_errors(self.url), self._sync().pipeline() as pipe:
+            for key in self.plan.queue_keys(queue):
+                pipe.llen(key)
+                pipe.delete(key)
+            pipe.zcard(self.plan.keys.eta(queue))
+            pipe.delete(self.plan.keys.eta(queue))
+            pipe.zrem(self.plan.keys.eta_index, queue)
+            counts = pipe.execute()
+        return sum(int(n) for n in counts[:-1:2])
+
+    def size(self, queue: str) -> int:
+        """How many messages ``queue`` holds that are not leased, eta-held ones included."""
+        with _translate_errors(self.url), self._sync().pipeline(transaction=False) as pipe:
+            for key in self.plan.queue_keys(queue):
+                pipe.llen(key)
+            pipe.zcard(self.plan.keys.eta(queue))
+            return sum(int(n) for n in pipe.execute())
+
+    def peek(self, queue: str, limit: int = 100) -> list[Message]:
+        """Up to ``limit`` waiting messages of ``queue`` in delivery order, not leased."""
+        found: list[Message] = []
+        with _translate_errors(self.url):
+            for key in self.plan.queue_keys(queue):
+                if len(found) >= limit:
+                    break
+                entries: list[Any] = self._sync().lrange(key, -(limit - len(found)), -1)
+                found += [self.plan.message(entry) for entry in reversed(entries)]
+        return found
+
+    def declare_queue(self, queue: str) -> None:
+        """Write the queue's kombu binding (exchange and routing key = queue name)."""
+        member = self.plan.binding_member(queue)
+        with _translate_errors(self.url), self._sync().pipeline() as pipe:
+            pipe.sadd(self.plan.keys.binding(queue), member)
+            pipe.sadd(self.plan.keys.binding_permanent(queue), member)
+            pipe.execute()
+
+    # -- asyncio face --------------------------------------------------------------
+
+    async def afetch(self, queues: Sequence[str], *, limit: int, timeout: float) -> list[Delivery]:
+        """Lease up to ``limit`` messages, waiting up to ``timeout`` for the first."""
+        deadline = time.monotonic() + timeout
+        with _translate_errors(self.url):
+            while True:
+                batch, wake_at, expired = await self._atake(queues, limit)
+                if expired:
+                    await asyncio.to_thread(self._restore_expired)
+                if batch:
+                    return batch
+                wait = self.plan.wait_time(deadline, wake_at, self.polling_interval)
+                if wait is None:
+                    return []
+                if wait < _MIN_BLOCK:
+                    await asyncio.sleep(wait)
+                elif not expired:
+                    await (await self._async()).brpop(self.plan.wake_keys(queues), timeout=wait)
+
+    async def _atake(
+        self, queues: Sequence[str], limit: int
+    ) -> tuple[list[Delivery], float | None, bool]:
+        """One take, shielded: if the caller is cancelled meanwhile, give the batch back."""
+        keys, args, layout = self.plan.take(queues, limit)
+        taking = asyncio.ensure_future(self._aeval("take", keys, args))
+        try:
+            reply = await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                batch = self.plan.taken(await taking, layout)[0]
+                for delivery in batch:
+                    await self._aeval("release", *self.plan.give_back(delivery))
+            raise
+        return self.plan.taken(reply, layout)
+
+    async def aack(self, deliveries: Sequence[Delivery]) -> None:
+        """Ack several deliveries in one script."""
+        if deliveries:
+            with _translate_errors(self.url):
+                lost = await self._aeval("ack", *self.plan.ack(deliveries))
+            self.plan.log_lost(lost, deliveries, "ack")
+
+    async def arequeue(self, deliveries: Sequence[Delivery]) -> None:
+        """Requeue several deliveries."""
+        with _translate_errors(self.url):
+            for delivery in deliveries:
+                held = await self._aeval("release", *self.plan.requeue(delivery))
+                self.plan.log_lost([] if held else [1], [delivery], "requeue")
+
+    async def arenew(self, deliveries: Sequence[Delivery]) -> None:
+        """Renew several leases in one command."""
+        if deliveries:
+            with _translate_errors(self.url):
+                scores = self.plan.renewal(deliveries)
+                await (await self._async()).zadd(self.plan.keys.unacked_index, scores, xx=True)
+
+    async def apublish(
+        self, message: Message, *, exchange: str = "", routing_key: str, eta: float | None = None
+    ) -> None:
+        """Publish from the event loop (a named exchange is resolved in a thread)."""
+        if exchange:
+            await asyncio.to_thread(
+                self.publish, message, exchange=exchange, routing_key=routing_key, eta=eta
+            )
+            return
+        payload = self.plan.envelope(message, exchange, routing_key)
+        with _translate_errors(self.url):
+            for name, keys, args in self.plan.publish([routing_key], message, payload, eta):
+                await self._aeval(name, keys, args)
+
+    async def adead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Dead-letter from the event loop."""
+        copy = dead_letter_copy(delivery, reason)
+        with _translate_errors(self.url):
+            keys, args = self.plan.dead_letter(delivery, copy, DEAD_LETTER_QUEUE)
+            held = await self._aeval("release", keys, args)
+        self.plan.log_lost([] if held else [1], [delivery], "dead-letter")
+
+
+async def _close_at_loop_end(client: aredis.Redis) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await client.aclose()
