@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import serialization, states
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
-from celeriac.exceptions import CeleriacError, NotRegistered
+from celeriac.exceptions import CeleriacError, NotRegistered, OperationalError
 from celeriac.protocol import TaskMessage, parse_task_message
 from celeriac.worker.execute import INVALID, Outcome
 
@@ -88,6 +89,7 @@ class Consumer:
         self._loop = asyncio.get_running_loop()
         broker = self.app.broker
         renew = asyncio.create_task(self._renew_leases())
+        failures = 0
         try:
             while not self.is_stopping():
                 room = self.prefetch_limit - len(self.reserved) - len(self.active)
@@ -100,10 +102,15 @@ class Consumer:
                 )
                 try:
                     deliveries = await self._fetch
+                    failures = 0
                 except asyncio.CancelledError:
                     if self.is_stopping():
                         break
                     raise
+                except OperationalError as exc:
+                    failures += 1
+                    await self._fetch_failed(exc, failures)
+                    continue
                 finally:
                     self._fetch = None
                 for delivery in deliveries:
@@ -112,6 +119,24 @@ class Consumer:
                 await self._flush_acks()
         finally:
             renew.cancel()
+
+    async def _fetch_failed(self, exc: OperationalError, failures: int) -> None:
+        """Log a lost broker connection, then wait before fetching again (or give up)."""
+        conf = self.app.conf
+        limit = conf.broker_connection_max_retries
+        if not conf.broker_connection_retry or (limit is not None and failures > limit):
+            raise exc
+        delay = min(2.0 * failures, 30.0)
+        logger.error(
+            "consumer: Connection to broker lost: %s. Trying again in %.2f seconds... (%d/%s)",
+            exc,
+            delay,
+            failures,
+            limit or "inf",
+        )
+        self._wakeup.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), delay)
 
     def is_stopping(self) -> bool:
         """Whether :meth:`stop` was called."""
