@@ -22,6 +22,7 @@ from celeriac.brokers.base import Broker
 from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
+    from celeriac.app.control import Control
     from celeriac.result import AsyncResult, GroupResult
 
 __all__ = ["Celery"]
@@ -74,6 +75,7 @@ class Celery:
         self._broker: Broker | None = None
         self._backend: ResultBackend | None = None
         self._router: Router | None = None
+        self._control: Control | None = None
         register_builtins(self)
         if set_as_current:
             self.set_current()
@@ -263,8 +265,18 @@ class Celery:
                 {q.name: q for q in self.conf.task_queues or ()},
                 self.conf.task_default_queue,
                 self.conf.task_create_missing_queues,
+                task_lookup=self.tasks.get,
             )
         return self._router
+
+    @property
+    def control(self) -> Control:
+        """Remote control of the workers (``inspect``, ``revoke``, ``ping`` ...)."""
+        if self._control is None:
+            from celeriac.app.control import Control
+
+            self._control = Control(self)
+        return self._control
 
     def default_queue(self) -> Queue:
         """The queue workers consume when ``-Q`` is not given."""
@@ -281,6 +293,8 @@ class Celery:
     def close(self) -> None:
         """Close the broker and backend connections."""
         with self._lock:
+            if self._control is not None:
+                self._control.close()
             if self._broker is not None:
                 self._broker.close()
                 self._broker = None

@@ -25,6 +25,10 @@ COMMANDS = {
     "purge": "celeriac.cli.purge:purge",
     "dead-letters": "celeriac.cli.dead_letters:dead_letters",
     "demo": "celeriac.cli.demo:demo",
+    "inspect": "celeriac.cli.inspect:inspect",
+    "control": "celeriac.cli.control:control",
+    "status": "celeriac.cli.status:status",
+    "revoke": "celeriac.cli.revoke:revoke",
 }
 
 
