@@ -20,7 +20,12 @@ from celeriac.app.task import Context, Task
 from celeriac.exceptions import DecodeError, Ignore, NotRegistered, Reject, Retry
 from celeriac.protocol import TaskMessage, safe_repr
 from celeriac.result import EagerResult
-from celeriac.worker.workflow import report_chord_part, send_callbacks, send_errbacks
+from celeriac.worker.workflow import (
+    record_failure,
+    report_chord_part,
+    send_callbacks,
+    send_errbacks,
+)
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -118,12 +123,6 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
         return Outcome(states.REJECTED, exception=exc, runtime=_since(started), requeue=exc.requeue)
     except Exception as exc:
         tb = traceback_module.format_exc()
-        if store and (not ignore or task.store_errors_even_if_ignored):
-            backend.mark_as_failure(task_id, exc, tb, request)
-        for step in request.chain or ():
-            chained_id = (step.get("options") or {}).get("task_id")
-            if store and chained_id:
-                backend.mark_as_failure(chained_id, exc, tb, request)
         logger.error(
             "Task %s[%s] raised unexpected: %r",
             task.name,
@@ -132,9 +131,10 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
             exc_info=True,
             extra={"task_id": task_id},
         )
-        send_errbacks(app, request, exc, tb)
         if store:
-            report_chord_part(app, request, states.FAILURE)
+            store_own = not ignore or task.store_errors_even_if_ignored
+            record_failure(app, request, exc, tb, store_own=store_own)
+        send_errbacks(app, request, exc, tb)
         return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(started))
     runtime = _since(started)
     send_callbacks(app, request, retval)
