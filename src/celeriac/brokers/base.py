@@ -25,9 +25,19 @@ from typing import Any, TypeVar
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol import Message
 
-__all__ = ["DEAD_LETTER_QUEUE", "Broker", "Delivery", "Mailbox", "dead_letter_copy"]
+__all__ = [
+    "DEAD_LETTER_QUEUE",
+    "REVOKE_TTL",
+    "Broker",
+    "Delivery",
+    "Mailbox",
+    "dead_letter_copy",
+]
 
 _B = TypeVar("_B", bound="Broker")
+
+#: Seconds a revoke is remembered (Celery workers keep revoked ids for three hours).
+REVOKE_TTL = 3 * 3600.0
 
 #: Where messages that cannot be decoded or routed are kept, unless configured otherwise.
 DEAD_LETTER_QUEUE = "celeriac.dead_letter"
@@ -120,6 +130,14 @@ class Mailbox(ABC):
     @abstractmethod
     async def areply(self, reply_to: dict[str, Any], ticket: str, node: str, reply: Any) -> None:
         """Send ``{node: reply}`` for ``ticket`` to the client that asked."""
+
+    @abstractmethod
+    def store_revoked(self, task_ids: Sequence[str], *, ttl: float = REVOKE_TTL) -> None:
+        """Remember revoked ids for ``ttl`` seconds, for workers that start later."""
+
+    @abstractmethod
+    def load_revoked(self) -> dict[str, float]:
+        """Revoked ids that have not expired, with their unix expiry times."""
 
     def close(self) -> None:
         """Release connections."""
@@ -239,16 +257,31 @@ class Broker(ABC):
 
         Must be cancellation-safe: a fetch cancelled while it waits leases nothing.
         """
-        first = await asyncio.to_thread(self.get, queues, timeout)
+        first = await self._get_in_thread(queues, timeout)
         if first is None:
             return []
         batch = [first]
         while len(batch) < limit:
-            more = await asyncio.to_thread(self.get, queues, 0)
+            more = await self._get_in_thread(queues, 0)
             if more is None:
                 break
             batch.append(more)
         return batch
+
+    async def _get_in_thread(self, queues: Sequence[str], timeout: float) -> Delivery | None:
+        """``get`` in a thread; if the caller gives up, a message it took goes back."""
+        future = asyncio.ensure_future(asyncio.to_thread(self.get, queues, timeout))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(self._give_back)
+            raise
+
+    def _give_back(self, future: asyncio.Future[Delivery | None]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            delivery = future.result()
+            if delivery is not None:
+                self.requeue(delivery)
 
     async def aack(self, deliveries: Sequence[Delivery]) -> None:
         """Ack several deliveries."""
