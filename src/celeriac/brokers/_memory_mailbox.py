@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, final
 
-from celeriac.brokers.base import Mailbox
+from celeriac.brokers.base import REVOKE_TTL, Mailbox
 
 if TYPE_CHECKING:
     from celeriac.brokers.memory import _Store
@@ -77,6 +78,19 @@ class MemoryMailbox(Mailbox):
             if commands or time.monotonic() >= deadline:
                 return commands
             await asyncio.sleep(_POLL)
+
+    def store_revoked(self, task_ids: Sequence[str], *, ttl: float = REVOKE_TTL) -> None:
+        """Remember ``task_ids`` as revoked for ``ttl`` seconds."""
+        expires = time.time() + ttl
+        with self._store.condition:
+            for task_id in task_ids:
+                self._store.revoked[task_id] = expires
+
+    def load_revoked(self) -> dict[str, float]:
+        """Revoked ids that have not expired."""
+        now = time.time()
+        with self._store.condition:
+            return {k: v for k, v in self._store.revoked.items() if v > now}
 
     async def areply(self, reply_to: dict[str, Any], ticket: str, node: str, reply: Any) -> None:
         """Hand ``{node: reply}`` to the waiting client."""

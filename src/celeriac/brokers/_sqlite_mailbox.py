@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from typing import Any, final
 
 from celeriac._internal import sqlite as db
-from celeriac.brokers.base import Mailbox
+from celeriac.brokers.base import REVOKE_TTL, Mailbox
 from celeriac.exceptions import BrokerError, OperationalError
 from celeriac.serialization import json_dumps, json_loads
 
 __all__ = ["SQLiteMailbox"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _SCHEMA = (
     """
     CREATE TABLE IF NOT EXISTS mailbox_commands (
@@ -38,6 +39,12 @@ _SCHEMA = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS mailbox_replies_key ON mailbox_replies (reply_key, id)",
+    """
+    CREATE TABLE IF NOT EXISTS mailbox_revoked (
+        task_id TEXT PRIMARY KEY,
+        expires REAL NOT NULL
+    )
+    """,
 )
 _KEEP_SECONDS = 300.0
 _POLL = 0.01
@@ -170,6 +177,33 @@ class SQLiteMailbox(Mailbox):
                 "INSERT INTO mailbox_replies (reply_key, created, body) VALUES (?, ?, ?)",
                 (key, time.time(), json_dumps(envelope)),
             )
+
+    # -- durable revokes -------------------------------------------------------------
+
+    def store_revoked(self, task_ids: Sequence[str], *, ttl: float = REVOKE_TTL) -> None:
+        """Remember ``task_ids`` as revoked for ``ttl`` seconds."""
+        now = time.time()
+        with self._errors():
+            conn = self._connections.get()
+            with db.immediate(conn):
+                conn.executemany(
+                    "INSERT INTO mailbox_revoked (task_id, expires) VALUES (?, ?)"
+                    " ON CONFLICT (task_id) DO UPDATE SET expires = excluded.expires",
+                    [(task_id, now + ttl) for task_id in task_ids],
+                )
+                conn.execute("DELETE FROM mailbox_revoked WHERE expires <= ?", (now,))
+
+    def load_revoked(self) -> dict[str, float]:
+        """Revoked ids that have not expired."""
+        with self._errors():
+            rows = (
+                self._connections.get()
+                .execute(
+                    "SELECT task_id, expires FROM mailbox_revoked WHERE expires > ?", (time.time(),)
+                )
+                .fetchall()
+            )
+        return {str(task_id): float(expires) for task_id, expires in rows}
 
     def close(self) -> None:
         """Close every connection."""

@@ -106,6 +106,7 @@ class _Store:
         # Remote control (see _memory_mailbox): broadcast commands and replies by key.
         self.commands: list[tuple[float | None, dict[str, Any]]] = []
         self.replies: dict[str, list[dict[str, Any]]] = {}
+        self.revoked: dict[str, float] = {}
 
     def notify(self) -> None:
         """Wake every waiter (caller holds ``condition``)."""
@@ -122,6 +123,7 @@ class _Store:
             self.queues.clear()
             self.commands.clear()
             self.replies.clear()
+            self.revoked.clear()
 
 
 _STORES: dict[str, _Store] = {}

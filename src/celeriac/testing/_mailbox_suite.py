@@ -113,3 +113,16 @@ class MailboxConformance:
         replies = mailbox.collect(reply_key, ticket, timeout=10, limit=1)
         replier.join()
         assert replies == [{"late@test": 1}]
+
+    def test_revokes_are_durable_and_expire(self, broker_factory: BrokerFactory) -> None:
+        first = broker_factory()
+        first.open()
+        first.mailbox().store_revoked(["a", "b"])
+        first.mailbox().store_revoked(["gone"], ttl=-1)
+        later = broker_factory()  # a worker starting afterwards
+        later.open()
+        revoked = later.mailbox().load_revoked()
+        assert set(revoked) == {"a", "b"}
+        assert all(expires > time.time() for expires in revoked.values())
+        first.close()
+        later.close()
