@@ -1,4 +1,4 @@
-"""Every built-in broker's remote-control mailbox passes the shared mailbox suite."""
+"""Every built-in broker's mailbox and event channel pass their shared suites."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ import pytest
 from celeriac.brokers.base import Broker
 from celeriac.brokers.memory import MemoryBroker
 from celeriac.brokers.sqlite import SQLiteBroker
-from celeriac.testing.conformance import BrokerFactory, MailboxConformance
+from celeriac.testing.conformance import (
+    BrokerFactory,
+    EventChannelConformance,
+    MailboxConformance,
+)
 
 
-class TestSQLiteMailbox(MailboxConformance):
+class TestSQLiteMailbox(MailboxConformance, EventChannelConformance):
     @pytest.fixture
     def broker_factory(self, tmp_path: Path) -> BrokerFactory:
         url = f"sqlite:///{tmp_path / 'broker.sqlite3'}"
@@ -25,7 +29,7 @@ class TestSQLiteMailbox(MailboxConformance):
         return make
 
 
-class TestMemoryMailbox(MailboxConformance):
+class TestMemoryMailbox(MailboxConformance, EventChannelConformance):
     @pytest.fixture
     def broker_factory(self) -> Iterator[BrokerFactory]:
         name = f"mailbox-{uuid.uuid4().hex}"

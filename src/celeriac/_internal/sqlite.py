@@ -29,6 +29,7 @@ from celeriac.exceptions import CeleriacError, ImproperlyConfigured
 __all__ = [
     "BACKEND_SCHEMA_SLOT",
     "BROKER_SCHEMA_SLOT",
+    "EVENTS_SCHEMA_SLOT",
     "MAILBOX_SCHEMA_SLOT",
     "ThreadConnections",
     "abandon",
@@ -47,6 +48,7 @@ logger = logging.getLogger(__name__)
 BROKER_SCHEMA_SLOT = 0
 BACKEND_SCHEMA_SLOT = 1
 MAILBOX_SCHEMA_SLOT = 2
+EVENTS_SCHEMA_SLOT = 3
 
 # SQLite primary result codes (the low byte of extended codes).
 _SQLITE_BUSY = 5

@@ -23,6 +23,7 @@ from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from celeriac.app.control import Control
+    from celeriac.events.facade import AppEvents
     from celeriac.result import AsyncResult, GroupResult
 
 __all__ = ["Celery"]
@@ -268,6 +269,24 @@ class Celery:
                 task_lookup=self.tasks.get,
             )
         return self._router
+
+    @property
+    def events(self) -> AppEvents:
+        """Celery's ``app.events``: ``Receiver``, ``State`` and ``Dispatcher``."""
+        from celeriac.events.facade import AppEvents
+
+        return AppEvents(self)
+
+    def connection(self, url: str | None = None) -> Broker:
+        """A new broker connection, for ``with app.connection() as conn:`` (opened there)."""
+        from celeriac.brokers.registry import broker_from_url
+
+        return broker_from_url(
+            url or self.broker_url, transport_options=self.conf.broker_transport_options
+        )
+
+    connection_for_read = connection
+    connection_for_write = connection
 
     @property
     def control(self) -> Control:

@@ -30,6 +30,7 @@ __all__ = [
     "REVOKE_TTL",
     "Broker",
     "Delivery",
+    "EventChannel",
     "Mailbox",
     "dead_letter_copy",
 ]
@@ -143,6 +144,26 @@ class Mailbox(ABC):
         """Release connections."""
 
 
+class EventChannel(ABC):
+    """Fan-out of monitoring events (Celery's ``celeryev``): every listener gets each one.
+
+    An event is a JSON object, or a list of them (the worker's batched ``task.multi``).
+    Events are not kept for listeners that are not listening: a receiver gets what is
+    published after its first :meth:`receive` call.
+    """
+
+    @abstractmethod
+    def publish(self, routing_key: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Send one event (or a batch) to every listener."""
+
+    @abstractmethod
+    def receive(self, *, timeout: float) -> list[dict[str, Any] | list[dict[str, Any]]]:
+        """Events published since the last call, waiting at most ``timeout`` for one."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
 class Broker(ABC):
     """Base class of every broker.
 
@@ -167,6 +188,13 @@ class Broker(ABC):
 
     def close(self) -> None:
         """Release connections. Safe to call twice."""
+
+    def __enter__(self) -> Broker:
+        self.open()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- blocking face -----------------------------------------------------------
 
@@ -236,6 +264,14 @@ class Broker(ABC):
         raise ImproperlyConfigured(
             f"remote control is not available on {self.url or 'this broker'}"
         )
+
+    def event_channel(self) -> EventChannel:
+        """The monitoring-event channel on this broker.
+
+        Raises:
+            ImproperlyConfigured: the broker carries no events.
+        """
+        raise ImproperlyConfigured(f"events are not available on {self.url or 'this broker'}")
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Move a message that cannot be handled to the dead-letter queue, then ack it."""

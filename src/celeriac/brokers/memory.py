@@ -45,6 +45,7 @@ from celeriac.brokers.base import (
     DEAD_LETTER_QUEUE,
     Broker,
     Delivery,
+    EventChannel,
     Mailbox,
     dead_letter_copy,
 )
@@ -107,6 +108,9 @@ class _Store:
         self.commands: list[tuple[float | None, dict[str, Any]]] = []
         self.replies: dict[str, list[dict[str, Any]]] = {}
         self.revoked: dict[str, float] = {}
+        # Monitoring events (see _memory_events), the oldest dropped past a bound.
+        self.events: list[Any] = []
+        self.events_dropped = 0
 
     def notify(self) -> None:
         """Wake every waiter (caller holds ``condition``)."""
@@ -124,6 +128,7 @@ class _Store:
             self.commands.clear()
             self.replies.clear()
             self.revoked.clear()
+            self.events.clear()
 
 
 _STORES: dict[str, _Store] = {}
@@ -181,6 +186,12 @@ class MemoryBroker(Broker):
     def reset(cls, name: str = "") -> None:
         """Delete every message of the store ``name`` (for tests)."""
         _store_named(name).clear()
+
+    def event_channel(self) -> EventChannel:
+        """Monitoring events within this process, through the same named store."""
+        from celeriac.brokers._memory_events import MemoryEventChannel
+
+        return MemoryEventChannel(self._store)
 
     def mailbox(self) -> Mailbox:
         """Remote control within this process, through the same named store."""

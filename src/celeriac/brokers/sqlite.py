@@ -45,6 +45,7 @@ from typing import Any, TypeVar, final
 from celeriac._internal import sqlite as db
 from celeriac._internal.transport_options import float_option
 from celeriac.brokers import _sqlite_queries as q
+from celeriac.brokers._sqlite_events import SQLiteEventChannel
 from celeriac.brokers._sqlite_mailbox import SQLiteMailbox
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery
 from celeriac.exceptions import BrokerError, OperationalError
@@ -118,6 +119,10 @@ class SQLiteBroker(Broker):
 
     def __repr__(self) -> str:
         return f"<SQLiteBroker {self.path}>"
+
+    def event_channel(self) -> SQLiteEventChannel:
+        """Monitoring events through a short-lived table in the same file."""
+        return SQLiteEventChannel(path=self.path, busy_timeout=self.busy_timeout)
 
     def mailbox(self) -> SQLiteMailbox:
         """Remote control through two tables in the same file."""

@@ -29,6 +29,7 @@ COMMANDS = {
     "control": "celeriac.cli.control:control",
     "status": "celeriac.cli.status:status",
     "revoke": "celeriac.cli.revoke:revoke",
+    "events": "celeriac.cli.events:events",
 }
 
 

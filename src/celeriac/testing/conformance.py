@@ -32,6 +32,7 @@ shared server (Redis, RabbitMQ) can run them too.
 
 from celeriac.testing._backend_suite import BackendConformance, BackendFactory, ConformanceError
 from celeriac.testing._broker_suite import BrokerConformance, BrokerFactory
+from celeriac.testing._events_suite import EventChannelConformance
 from celeriac.testing._mailbox_suite import MailboxConformance
 
 __all__ = [
@@ -40,5 +41,6 @@ __all__ = [
     "BrokerConformance",
     "BrokerFactory",
     "ConformanceError",
+    "EventChannelConformance",
     "MailboxConformance",
 ]

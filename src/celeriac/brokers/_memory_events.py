@@ -1,0 +1,52 @@
+"""Monitoring events on the memory broker: a bounded list in its named store."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import TYPE_CHECKING, Any, final
+
+from celeriac.brokers.base import EventChannel
+
+if TYPE_CHECKING:
+    from celeriac.brokers.memory import _Store
+
+__all__ = ["MemoryEventChannel"]
+
+_KEEP = 10_000
+
+
+@final
+class MemoryEventChannel(EventChannel):
+    """The event channel of a :class:`~celeriac.brokers.memory.MemoryBroker` store."""
+
+    def __init__(self, store: _Store) -> None:
+        self._store = store
+        self._cursor: int | None = None
+
+    def publish(self, routing_key: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Append the event for the listeners (the oldest are dropped past 10,000)."""
+        with self._store.condition:
+            events = self._store.events
+            events.append(copy.deepcopy(event))
+            self._store.events_dropped += max(0, len(events) - _KEEP)
+            del events[: max(0, len(events) - _KEEP)]
+            self._store.notify()
+
+    def receive(self, *, timeout: float) -> list[dict[str, Any] | list[dict[str, Any]]]:
+        """Events appended since the last call; waits up to ``timeout`` for one."""
+        deadline = time.monotonic() + timeout
+        store = self._store
+        with store.condition:
+            total = store.events_dropped + len(store.events)
+            if self._cursor is None:
+                self._cursor = total
+            while total == self._cursor:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                store.condition.wait(remaining)
+                total = store.events_dropped + len(store.events)
+            start = max(0, self._cursor - store.events_dropped)
+            self._cursor = total
+            return copy.deepcopy(store.events[start:])

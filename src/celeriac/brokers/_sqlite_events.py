@@ -1,0 +1,103 @@
+"""Monitoring events on the embedded SQLite broker: a short-lived table of batches.
+
+Each publish is one row (an event or a batch of them). Receivers keep a cursor (the
+highest id seen, starting at the newest row on their first call) and rows older than a
+minute are deleted as new ones arrive, so the table stays small whether anyone listens
+or not.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any, final
+
+from celeriac._internal import sqlite as db
+from celeriac.brokers.base import EventChannel
+from celeriac.exceptions import BrokerError, OperationalError
+from celeriac.serialization import json_dumps, json_loads
+
+__all__ = ["SQLiteEventChannel"]
+
+_SCHEMA_VERSION = 1
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        created REAL NOT NULL,
+        routing_key TEXT NOT NULL,
+        body TEXT NOT NULL
+    )
+    """,
+)
+_KEEP_SECONDS = 60.0
+_PRUNE_EVERY = 200
+_POLL = 0.02
+
+
+@final
+class SQLiteEventChannel(EventChannel):
+    """The event channel of :class:`~celeriac.brokers.sqlite.SQLiteBroker`."""
+
+    def __init__(self, *, path: str, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._connections = db.ThreadConnections(factory=self._connect)
+        self._cursor: int | None = None
+        self._published = itertools.count(1)
+
+    def _connect(self) -> Any:
+        conn = db.connect(self.path, busy_timeout=self.busy_timeout)
+        db.migrate(
+            conn,
+            slot=db.EVENTS_SCHEMA_SLOT,
+            version=_SCHEMA_VERSION,
+            ddl=_SCHEMA,
+            error=BrokerError,
+        )
+        return conn
+
+    def _errors(self) -> Any:
+        return db.translate_errors(
+            self.path,
+            error=BrokerError,
+            busy_error=OperationalError,
+            busy_timeout=self.busy_timeout,
+        )
+
+    def publish(self, routing_key: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Store the event (or batch) for the listeners."""
+        now = time.time()
+        with self._errors():
+            conn = self._connections.get()
+            conn.execute(
+                "INSERT INTO events (created, routing_key, body) VALUES (?, ?, ?)",
+                (now, routing_key, json_dumps(event)),
+            )
+            if next(self._published) % _PRUNE_EVERY == 0:
+                conn.execute("DELETE FROM events WHERE created < ?", (now - _KEEP_SECONDS,))
+
+    def receive(self, *, timeout: float) -> list[dict[str, Any] | list[dict[str, Any]]]:
+        """Events stored since the last call; waits up to ``timeout`` for one."""
+        deadline = time.monotonic() + timeout
+        with self._errors():
+            conn = self._connections.get()
+            if self._cursor is None:
+                row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
+                self._cursor = int(row[0])
+            while True:
+                version = db.data_version(conn)
+                rows = conn.execute(
+                    "SELECT id, body FROM events WHERE id > ? ORDER BY id", (self._cursor,)
+                ).fetchall()
+                if rows:
+                    self._cursor = rows[-1][0]
+                    return [json_loads(body) for _, body in rows]
+                while db.data_version(conn) == version:
+                    if time.monotonic() >= deadline:
+                        return []
+                    time.sleep(_POLL)
+
+    def close(self) -> None:
+        """Close every connection."""
+        self._connections.close_all()

@@ -1,0 +1,146 @@
+"""Dispatcher -> channel -> receiver -> State and Dumper, over the memory broker."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from celeriac import Celery
+from celeriac.brokers.memory import MemoryBroker
+from celeriac.events import Event, EventDispatcher, EventReceiver, State, utcoffset
+from celeriac.events.dumper import Dumper, humanize_type
+
+
+@pytest.fixture
+def app() -> Iterator[Celery]:
+    name = f"events-{uuid.uuid4().hex}"
+    app = Celery("ev", broker=f"memory://{name}", set_as_current=False)
+    yield app
+    MemoryBroker.reset(name)
+    app.close()
+
+
+def test_event_has_type_and_timestamp() -> None:
+    event = Event("task-sent", uuid="x")
+    assert event["type"] == "task-sent" and isinstance(event["timestamp"], float)
+    assert Event("task-sent", timestamp=5.0)["timestamp"] == 5.0
+
+
+def test_utcoffset_is_hours_west() -> None:
+    assert utcoffset() == (time.altzone if time.localtime().tm_isdst else time.timezone) / 3600
+
+
+def test_task_events_are_batched_on_task_multi(app: Celery) -> None:
+    receiver = EventReceiver(app)
+    list(receiver.events(timeout=0))  # start listening
+    dispatcher = EventDispatcher(app.broker.event_channel(), hostname="w1@h")
+    dispatcher.send_task_event("task-received", uuid="a", name="t", args="()", kwargs="{}")
+    dispatcher.send_task_event("task-started", uuid="a")
+    assert list(receiver.events(timeout=0)) == []  # still buffered
+    dispatcher.flush()
+    got = list(receiver.events(timeout=5))
+    assert [e["type"] for e in got] == ["task-received", "task-started"]
+    assert all(e["hostname"] == "w1@h" and "local_received" in e for e in got)
+    assert got[0]["clock"] < got[1]["clock"]
+
+
+def test_disabled_dispatcher_sends_no_task_events_but_worker_events(app: Celery) -> None:
+    receiver = EventReceiver(app)
+    list(receiver.events(timeout=0))
+    dispatcher = EventDispatcher(app.broker.event_channel(), hostname="w1@h", enabled=False)
+    dispatcher.send_task_event("task-started", uuid="a")
+    dispatcher.send("worker-heartbeat", **dispatcher.worker_fields(freq=2.0, active=0, processed=3))
+    dispatcher.flush()
+    [event] = list(receiver.events(timeout=5))
+    assert event["type"] == "worker-heartbeat" and event["processed"] == 3
+    assert event["sw_ident"] == "py-celery" and len(event["loadavg"]) == 3
+
+
+def test_capture_calls_handlers_and_stops_at_limit(app: Celery) -> None:
+    seen: list[str] = []
+    receiver = app.events.Receiver(
+        handlers={
+            "task-failed": lambda e: seen.append("failed"),
+            "*": lambda e: seen.append(e["type"]),
+        }
+    )
+    list(receiver.events(timeout=0))
+    dispatcher = app.events.Dispatcher(hostname="w@h")
+    for kind in ("task-sent", "task-failed", "worker-online"):
+        dispatcher.send(kind, uuid="u")
+    receiver.capture(limit=3, timeout=5)
+    assert seen == ["task-sent", "failed", "worker-online"]
+
+
+def test_state_follows_a_task_and_never_goes_back() -> None:
+    state = State()
+    now = time.time()
+    state.event(Event("worker-online", hostname="w1", freq=2.0, local_received=now))
+    state.event(
+        Event(
+            "task-received", uuid="t1", name="proj.add", args="(1, 2)", hostname="w1", timestamp=now
+        )
+    )
+    state.event(
+        Event(
+            "task-succeeded", uuid="t1", result="3", runtime=0.1, hostname="w1", timestamp=now + 1
+        )
+    )
+    state.event(Event("task-started", uuid="t1", hostname="w1", timestamp=now + 0.5))
+    task = state.tasks["t1"]
+    assert task.state == "SUCCESS" and task.name == "proj.add" and task.result == "3"
+    assert task.worker is not None and task.worker.hostname == "w1"
+    assert task.started == now + 0.5 and task.succeeded == now + 1
+    assert [w.hostname for w in state.alive_workers()] == ["w1"]
+    state.event(Event("worker-offline", hostname="w1"))
+    assert state.alive_workers() == []
+
+
+def test_state_is_bounded() -> None:
+    state = State(max_tasks_in_memory=10)
+    for i in range(25):
+        state.event(Event("task-received", uuid=f"t{i}", hostname="w"))
+    assert len(state.tasks) == 10 and "t24" in state.tasks and "t0" not in state.tasks
+    assert state.task_count == 25
+
+
+def test_dumper_lines_have_celerys_shape() -> None:
+    lines: list[str] = []
+    dumper = Dumper(lines.append)
+    dumper.on_event(
+        Event(
+            "task-received",
+            uuid="u1",
+            name="proj.add",
+            args="(20, 22)",
+            kwargs="{}",
+            hostname="w1@box",
+            timestamp=0.0,
+            clock=3,
+        )
+    )
+    dumper.on_event(
+        Event(
+            "task-succeeded",
+            uuid="u1",
+            result="42",
+            runtime=0.009,
+            hostname="w1@box",
+            timestamp=1.5,
+            clock=4,
+        )
+    )
+    dumper.on_event(Event("worker-online", hostname="w1@box", timestamp=2.0, freq=2.0))
+    assert lines[0] == (
+        "w1@box [1970-01-01 00:00:00+00:00] task received: "
+        "proj.add(u1) args=(20, 22) kwargs={} clock=3"
+    )
+    assert lines[1] == (
+        "w1@box [1970-01-01 00:00:01.500000+00:00] task succeeded: "
+        "proj.add(u1) args=(20, 22) kwargs={} clock=4, result=42, runtime=0.009"
+    )
+    assert lines[2] == "w1@box [1970-01-01 00:00:02+00:00] started: freq=2.0"
+    assert humanize_type("worker-heartbeat") == "heartbeat"
