@@ -16,6 +16,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# A project of its own with its own tests; tests/unit/contrib/test_sample_project.py runs
+# them in a separate pytest session.
+collect_ignore = ["sample_project"]
+
 
 def _service_unavailable(what: str, url: str, error: Exception) -> None:
     message = f"{what} at {url} is unreachable: {error}"

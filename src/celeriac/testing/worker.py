@@ -13,7 +13,7 @@ import asyncio
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from celeriac.worker.worker import Worker
 
@@ -34,8 +34,12 @@ def start_worker(
     prefetch_multiplier: int | None = None,
     ready_timeout: float = 10.0,
     shutdown_timeout: float = 10.0,
+    **worker_options: Any,
 ) -> Iterator[Worker]:
     """Run a worker for ``app`` in a thread until the block ends (warm shutdown).
+
+    ``worker_options`` are further :class:`~celeriac.worker.worker.Worker` arguments
+    (``exclude_queues``, ``time_limit`` ...).
 
     Raises:
         RuntimeError: the worker did not become ready, or did not stop, in time.
@@ -47,6 +51,7 @@ def start_worker(
         queues=queues,
         hostname=hostname or "celery@test-worker",
         prefetch_multiplier=prefetch_multiplier,
+        **worker_options,
     )
     ready = threading.Event()
     failure: list[BaseException] = []
