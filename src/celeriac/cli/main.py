@@ -30,6 +30,7 @@ COMMANDS = {
     "status": "celeriac.cli.status:status",
     "revoke": "celeriac.cli.revoke:revoke",
     "events": "celeriac.cli.events:events",
+    "multi": "celeriac.cli.multi:multi",
 }
 
 
