@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from celeriac import _state
+from celeriac import _state, signals
 from celeriac.canvas import Signature, maybe_signature
 from celeriac.protocol import build_task_message
 
@@ -96,6 +96,10 @@ def publish_task(
     if priority is None:
         priority = conf.task_default_priority or 0
     chord_sig = maybe_signature(chord, app)
+    callbacks = _signature_list(link, app)
+    errbacks = _signature_list(link_error, app)
+    chain_steps = _signature_list(chain, app)
+    chord_body = dict(chord_sig) if chord_sig is not None else None
     message = build_task_message(
         name=name,
         task_id=task_id,
@@ -113,10 +117,10 @@ def publish_task(
         shadow=shadow,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
-        callbacks=_signature_list(link, app),
-        errbacks=_signature_list(link_error, app),
-        chain=_signature_list(chain, app),
-        chord=dict(chord_sig) if chord_sig is not None else None,
+        callbacks=callbacks,
+        errbacks=errbacks,
+        chain=chain_steps,
+        chord=chord_body,
         origin=None,
         ignore_result=bool(conf.task_ignore_result if ignore_result is None else ignore_result),
         # rpc:// results go back to the client: its queue, or the one this task replies to.
@@ -129,7 +133,33 @@ def publish_task(
         now=now,
     )
     due = eta_at.timestamp() if eta_at is not None and eta_at > now else None
+    embed = {
+        "callbacks": callbacks,
+        "errbacks": errbacks,
+        "chain": chain_steps,
+        "chord": chord_body,
+    }
+    body = (args, kwargs, embed)
+    if signals.before_task_publish.receivers:
+        signals.before_task_publish.send(
+            sender=name,
+            body=body,
+            exchange=route.exchange,
+            routing_key=route.routing_key,
+            headers=message.headers,
+            properties=message.properties,
+            declare=[],
+            retry_policy=None,
+        )
     app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
+    if signals.after_task_publish.receivers:
+        signals.after_task_publish.send(
+            sender=name,
+            body=body,
+            headers=message.headers,
+            exchange=route.exchange,
+            routing_key=route.routing_key,
+        )
     if parent is not None and add_to_parent:
         parent.children.append([[task_id, None], None])
     return task_id

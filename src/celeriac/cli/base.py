@@ -123,7 +123,19 @@ class GroupedCommand(click.Command):
 
 
 def setup_logging(loglevel: str, logfile: str | None = None) -> None:
-    """Configure the root logger (only the command line does this)."""
+    """Configure the root logger (only the command line does this).
+
+    As in Celery, if anything is connected to the ``setup_logging`` signal, it is
+    called instead and logging is left to it; ``after_setup_logger`` follows either way.
+    """
+    from celeriac import signals
+
+    level = loglevel.upper().replace("FATAL", "CRITICAL")
+    if signals.setup_logging.receivers:
+        signals.setup_logging.send(
+            sender=None, loglevel=level, logfile=logfile, format=LOG_FORMAT, colorize=False
+        )
+        return
     handler: dict[str, Any] = {"class": "logging.StreamHandler", "formatter": "plain"}
     if logfile:
         handler = {"class": "logging.FileHandler", "filename": logfile, "formatter": "plain"}
@@ -133,9 +145,14 @@ def setup_logging(loglevel: str, logfile: str | None = None) -> None:
             "disable_existing_loggers": False,
             "formatters": {"plain": {"format": LOG_FORMAT}},
             "handlers": {"default": handler},
-            "root": {
-                "handlers": ["default"],
-                "level": loglevel.upper().replace("FATAL", "CRITICAL"),
-            },
+            "root": {"handlers": ["default"], "level": level},
         }
+    )
+    signals.after_setup_logger.send(
+        sender=None,
+        logger=logging.getLogger(),
+        loglevel=level,
+        logfile=logfile,
+        format=LOG_FORMAT,
+        colorize=False,
     )
