@@ -4,7 +4,7 @@ The server comes from ``CELERIAC_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6
 Tests that need it are skipped when it cannot be reached, except in CI (``CI=true``),
 where they fail: a CI run must never pass by skipping them.
 
-Each test gets the database ``CELERIAC_TEST_REDIS_DB`` (default 15), emptied before and
+Each test gets a database of its own session (``redis_test_db``), emptied before and
 after the test, so celeriac and Celery peers in one test share it and tests never see
 each other's keys.
 """
@@ -44,13 +44,40 @@ def redis_server() -> str:
     return url
 
 
+@pytest.fixture(scope="session")
+def redis_test_db(redis_server: str) -> Iterator[int]:
+    """A database number no other test session on this server is using.
+
+    ``CELERIAC_TEST_REDIS_DB`` picks one; otherwise databases 15, 14, ... 1 are tried
+    and one is claimed with a key in database 0 for the session, so two test runs on
+    one machine never empty each other's database.
+    """
+    import redis
+
+    if "CELERIAC_TEST_REDIS_DB" in os.environ:
+        yield int(os.environ["CELERIAC_TEST_REDIS_DB"])
+        return
+    client = redis.Redis.from_url(f"{redis_server}/0")
+    token = f"{os.getpid()}-{os.urandom(4).hex()}"
+    try:
+        for db in range(15, 0, -1):
+            if client.set(f"celeriac-tests:db:{db}", token, nx=True, ex=3 * 3600):
+                break
+        else:
+            pytest.fail("every Redis test database (1-15) is claimed by another test run")
+        yield db
+        if client.get(f"celeriac-tests:db:{db}") == token.encode():
+            client.delete(f"celeriac-tests:db:{db}")
+    finally:
+        client.close()
+
+
 @pytest.fixture
-def redis_url(redis_server: str) -> Iterator[str]:
+def redis_url(redis_server: str, redis_test_db: int) -> Iterator[str]:
     """A Redis URL on a test database that is empty when the test starts and ends."""
     import redis
 
-    db = int(os.environ.get("CELERIAC_TEST_REDIS_DB", "15"))
-    url = f"{redis_server}/{db}"
+    url = f"{redis_server}/{redis_test_db}"
     client = redis.Redis.from_url(url)
     try:
         client.flushdb()

@@ -144,11 +144,17 @@ class Plan:
         return match_bindings(members, routing_key, self.keys.sep) or [routing_key]
 
     def publish(
-        self, queues: Sequence[str], message: Message, payload: str, eta: float | None
+        self,
+        queues: Sequence[str],
+        message: Message,
+        payload: str,
+        eta: float | None,
+        *,
+        hold: bool = True,
     ) -> list[Call]:
-        """The script calls that publish ``payload`` to ``queues``."""
+        """The script calls that publish ``payload`` to ``queues`` (held until ``eta``)."""
         bucket = self.keys.bucket(message.priority)
-        if eta is not None and eta > time.time():
+        if hold and eta is not None and eta > time.time():
             return [
                 (
                     "eta",

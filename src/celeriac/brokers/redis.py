@@ -11,11 +11,9 @@ next take moves them. An idle consumer blocks in ``BRPOP`` on ``_celeriac.wake.<
 which celeriac publishers push to, and looks again every ``polling_interval`` for
 messages that Celery clients pushed without a wake-up.
 
-Transport options: ``visibility_timeout`` (3600), ``global_keyprefix``,
-``queue_order_strategy``, ``priority_steps``, ``sep``, ``polling_interval`` (0.1), and
-the publish retry policy ``max_retries`` (3), ``interval_start``, ``interval_step``,
-``interval_max`` (Celery's ``task_publish_retry_policy``). Priorities are kombu's on
-Redis: 0..9, **lower is served first**.
+Transport options: ``visibility_timeout``, ``global_keyprefix``, ``queue_order_strategy``,
+``priority_steps``, ``sep``, ``polling_interval``, ``hold_eta`` and Celery's publish retry
+policy (``max_retries``, ``interval_*``). Priorities are kombu's: **lower is served first**.
 """
 
 from __future__ import annotations
@@ -77,6 +75,8 @@ class RedisBroker(Broker):
         sep: kombu's separator between a queue name and its bucket.
         polling_interval: Seconds between checks for messages pushed without a wake-up.
         publish_retry: How often publishing is retried when the connection fails.
+        hold_eta: Hold eta messages of the blocking face (clients) broker-side; ``False``
+            lists them with their eta header for Celery workers (the worker's face holds).
 
     """
 
@@ -91,8 +91,10 @@ class RedisBroker(Broker):
         sep: str = "\x06\x16",
         polling_interval: float = 0.1,
         publish_retry: RetryPolicy | None = None,
+        hold_eta: bool = True,
     ) -> None:
         self.url = url
+        self.hold_eta = hold_eta
         self.visibility_timeout = visibility_timeout
         self.polling_interval = polling_interval
         self.publish_retry = publish_retry or RetryPolicy()
@@ -123,13 +125,12 @@ class RedisBroker(Broker):
             visibility_timeout=float_option(options, "visibility_timeout", 3600.0),
             polling_interval=float_option(options, "polling_interval", 0.1),
             publish_retry=RetryPolicy.from_options(options),
+            hold_eta=bool(options.get("hold_eta", True)),
             **parse_options(options),
         )
 
     def __repr__(self) -> str:
         return f"<RedisBroker {mask_url(self.url)}>"
-
-    # -- connections ---------------------------------------------------------------
 
     def _sync(self) -> redis.Redis:
         with self._lock:
@@ -140,7 +141,8 @@ class RedisBroker(Broker):
             return self._client
 
     def _eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        return self._scripts[name](keys=list(keys), args=list(args), client=self._sync())
+        client = self._sync()  # first: it also registers the scripts
+        return self._scripts[name](keys=list(keys), args=list(args), client=client)
 
     async def _async(self) -> aredis.Redis:
         loop = asyncio.get_running_loop()
@@ -197,7 +199,8 @@ class RedisBroker(Broker):
         def attempt() -> None:
             with _translate_errors(self.url):
                 queues = self._destinations(exchange, routing_key)
-                for name, keys, args in self.plan.publish(queues, message, payload, eta):
+                calls = self.plan.publish(queues, message, payload, eta, hold=self.hold_eta)
+                for name, keys, args in calls:
                     self._eval(name, keys, args)
 
         self.publish_retry.call(attempt)
@@ -355,10 +358,13 @@ class RedisBroker(Broker):
 
     async def arequeue(self, deliveries: Sequence[Delivery]) -> None:
         """Requeue several deliveries."""
+        for delivery in deliveries:
+            await self._aend_lease(self.plan.requeue(delivery), delivery, "requeue")
+
+    async def _aend_lease(self, call: Any, delivery: Delivery, why: str) -> None:
         with _translate_errors(self.url):
-            for delivery in deliveries:
-                held = await self._aeval("release", *self.plan.requeue(delivery))
-                self.plan.log_lost([] if held else [1], [delivery], "requeue")
+            held = await self._aeval("release", *call)
+        self.plan.log_lost([] if held else [1], [delivery], why)
 
     async def arenew(self, deliveries: Sequence[Delivery]) -> None:
         """Renew several leases in one command."""
@@ -370,24 +376,20 @@ class RedisBroker(Broker):
     async def apublish(
         self, message: Message, *, exchange: str = "", routing_key: str, eta: float | None = None
     ) -> None:
-        """Publish from the event loop (a named exchange is resolved in a thread)."""
-        if exchange:
-            await asyncio.to_thread(
-                self.publish, message, exchange=exchange, routing_key=routing_key, eta=eta
-            )
-            return
+        """Publish from the event loop; a message with an eta is always held broker-side."""
         payload = self.plan.envelope(message, exchange, routing_key)
         with _translate_errors(self.url):
-            for name, keys, args in self.plan.publish([routing_key], message, payload, eta):
+            queues = [routing_key]
+            if exchange:
+                queues = await asyncio.to_thread(self._destinations, exchange, routing_key)
+            for name, keys, args in self.plan.publish(queues, message, payload, eta):
                 await self._aeval(name, keys, args)
 
     async def adead_letter(self, delivery: Delivery, reason: str) -> None:
         """Dead-letter from the event loop."""
         copy = dead_letter_copy(delivery, reason)
-        with _translate_errors(self.url):
-            keys, args = self.plan.dead_letter(delivery, copy, DEAD_LETTER_QUEUE)
-            held = await self._aeval("release", keys, args)
-        self.plan.log_lost([] if held else [1], [delivery], "dead-letter")
+        call = self.plan.dead_letter(delivery, copy, DEAD_LETTER_QUEUE)
+        await self._aend_lease(call, delivery, "dead")
 
 
 async def _close_at_loop_end(client: aredis.Redis) -> AsyncIterator[None]:

@@ -1,0 +1,65 @@
+"""What celeriac promises beyond kombu on Redis: nothing lost, nothing run twice."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration import _redis_env
+
+pytestmark = [pytest.mark.redis, pytest.mark.e2e]
+make_redis_env = _redis_env.make_redis_env  # the fixture
+PATIENCE = 30.0
+
+
+def _wait_until(predicate: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + PATIENCE
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_sigkilled_workers_late_acked_messages_are_delivered_again(
+    make_redis_env: Any, tmp_path: Path
+) -> None:
+    env = make_redis_env(visibility_timeout=2.0)
+    log = tmp_path / "hold.log"
+    gate = Path(str(log) + ".gate")
+    gate.touch()
+    first = env.celeriac_worker("-c", "2")
+    cel = env.module("rcel_tasks")
+    results = [cel.hold.delay(str(log), n) for n in range(4)]
+    _wait_until(lambda: len(_lines(log)) >= 2, "two tasks to start")
+    first.stop(signal.SIGKILL)
+    gate.unlink()
+    env.celeriac_worker("-c", "2")
+    assert sorted(r.get(timeout=PATIENCE) for r in results) == [0, 1, 2, 3]
+    done = [line for line in _lines(log) if line.startswith("done")]
+    assert sorted(done) == [f"done {n}" for n in range(4)]  # each completed once
+    import redis
+
+    client = redis.Redis.from_url(env.env["IT_REDIS"])
+    _wait_until(lambda: client.hlen("unacked") == 0, "the late acks")
+    assert client.zcard("unacked_index") == 0
+    client.close()
+
+
+def test_task_longer_than_the_visibility_timeout_runs_once(
+    make_redis_env: Any, tmp_path: Path
+) -> None:
+    env = make_redis_env(visibility_timeout=1.0)
+    env.celeriac_worker("-c", "1")
+    env.celeriac_worker("-c", "1")  # would take the message if its lease ran out
+    log = tmp_path / "long.log"
+    cel = env.module("rcel_tasks")
+    assert cel.long.delay(str(log), 3.5).get(timeout=PATIENCE) == 3.5
+    assert _lines(log) == ["start"]
