@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 from celeriac import _state
 from celeriac.app.builtins import register_builtins
 from celeriac.app.config import Settings, environment_variable
+from celeriac.app.discovery import PackageSource, discover_tasks
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import Queue, Router
 from celeriac.app.sending import publish_task, republish_for_retry
@@ -77,6 +78,7 @@ class Celery:
         self._backend: ResultBackend | None = None
         self._router: Router | None = None
         self._control: Control | None = None
+        self._discoveries: list[tuple[PackageSource, str]] = []
         register_builtins(self)
         if set_as_current:
             self.set_current()
@@ -185,20 +187,28 @@ class Celery:
         return instance
 
     def import_default_modules(self) -> None:
-        """Import the modules in ``include`` and ``imports`` (the worker does, at start)."""
+        """Run pending task discovery, then import ``imports`` and ``include`` modules.
+
+        The worker does this at start.
+        """
+        for packages, related_name in self._discoveries:
+            discover_tasks(packages, related_name)
         for module_name in [*self.conf.imports, *self.conf.include]:
             importlib.import_module(module_name)
 
     def autodiscover_tasks(
-        self, packages: Iterable[str], related_name: str = "tasks", force: bool = True
+        self, packages: PackageSource = None, related_name: str = "tasks", force: bool = False
     ) -> None:
-        """Import ``<package>.<related_name>`` for each package that has one."""
-        for package in packages:
-            try:
-                importlib.import_module(f"{package}.{related_name}")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{package}.{related_name}":
-                    raise
+        """Import ``<package>.<related_name>`` for each package that has one.
+
+        ``packages`` may be a callable returning the names; when None, the installed
+        Django apps are searched (if Django is configured). Discovery happens when the
+        worker imports its modules (:meth:`import_default_modules`), or now if ``force``.
+        """
+        if force:
+            discover_tasks(packages, related_name)
+        else:
+            self._discoveries.append((packages, related_name))
 
     # -- engines ----------------------------------------------------------------------
 

@@ -427,8 +427,9 @@ class Settings(MutableMapping[str, Any]):
     def config_from_object(self, obj: Any, namespace: str | None = None) -> None:
         """Load settings from an object, a module, or a ``module:attr`` / module path.
 
-        With ``namespace='CELERY'`` only ``CELERY_``-prefixed uppercase names are read,
-        prefix removed and lower-cased (Django style).
+        With ``namespace='CELERY'`` (or ``'CELERY_'``) only ``CELERY_``-prefixed names are
+        read, prefix removed and lower-cased (Django style: ``CELERY_BROKER_URL`` is
+        ``broker_url``).
         """
         if isinstance(obj, str):
             obj = _import_object(obj)
@@ -437,7 +438,7 @@ class Settings(MutableMapping[str, Any]):
             if isinstance(obj, Mapping)
             else ((k, getattr(obj, k)) for k in dir(obj) if not k.startswith("_"))
         )
-        prefix = f"{namespace}_" if namespace else None
+        prefix = f"{namespace.rstrip('_')}_" if namespace else None
         for key, value in items:
             if prefix is not None:
                 if not key.startswith(prefix):

@@ -31,7 +31,7 @@ def test_plugin_is_loaded_by_its_entry_point(pytestconfig: pytest.Config) -> Non
 
 def test_celery_app_uses_in_process_engines(celery_app: Celery) -> None:
     assert celery_app.main == "celery.tests"
-    assert celery_app.conf.broker_url.startswith(f"memory://{TEST_BROKER_PREFIX}")
+    assert str(celery_app.conf.broker_url).startswith(f"memory://{TEST_BROKER_PREFIX}")
     assert celery_app.conf.result_backend == "cache+memory://"
     assert celery_app.conf.timezone == "UTC"
     assert _state.get_current_app() is not celery_app  # as in Celery: not made current

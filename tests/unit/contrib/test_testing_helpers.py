@@ -22,7 +22,7 @@ def test_test_apps_do_not_share_a_broker() -> None:
     first, second = TestApp(), TestApp()
     assert first.conf.broker_url != second.conf.broker_url
     for app in (first, second):
-        assert app.conf.broker_url.startswith(f"memory://{TEST_BROKER_PREFIX}")
+        assert str(app.conf.broker_url).startswith(f"memory://{TEST_BROKER_PREFIX}")
 
 
 def test_keyword_settings_win_over_config_and_defaults() -> None:
@@ -44,7 +44,7 @@ def test_release_empties_the_test_broker() -> None:
         return None
 
     noop.delay()
-    name = app.conf.broker_url.removeprefix("memory://")
+    name = str(app.conf.broker_url).removeprefix("memory://")
     release_test_broker(app)
     assert MemoryBroker(name=name).size("celery") == 0
 

@@ -1,0 +1,6 @@
+from celeriac import shared_task
+
+
+@shared_task
+def total(prices):
+    return sum(prices)
