@@ -63,3 +63,59 @@ def test_task_longer_than_the_visibility_timeout_runs_once(
     cel = env.module("rcel_tasks")
     assert cel.long.delay(str(log), 3.5).get(timeout=PATIENCE) == 3.5
     assert _lines(log) == ["start"]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _redis_server(port: int) -> Any:
+    import shutil
+    import subprocess
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed")
+    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    server = subprocess.Popen([*command, "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    _wait_until(lambda: _answers(client), "the private redis-server")
+    client.close()
+    return server
+
+
+def _answers(client: Any) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def test_worker_survives_a_redis_restart(make_redis_env: Any, tmp_path: Path) -> None:
+    port = _free_port()
+    server = _redis_server(port)
+    try:
+        env = make_redis_env()
+        url = f"redis://127.0.0.1:{port}/0"
+        env.env["IT_REDIS"] = url
+        worker = env.celeriac_worker("-c", "1")
+        cel = env.module("rcel_tasks")
+        cel.app.conf.broker_url = cel.app.conf.result_backend = url
+        assert cel.add.delay(1, 2).get(timeout=PATIENCE) == 3
+        server.terminate()
+        server.wait(10)
+        assert worker.wait_for_line("Connection to broker lost", PATIENCE)
+        server = _redis_server(port)
+        assert cel.add.delay(2, 3).get(timeout=PATIENCE) == 5
+        assert worker.process is not None and worker.process.poll() is None
+    finally:
+        server.terminate()
+        server.wait(10)
