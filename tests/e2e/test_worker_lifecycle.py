@@ -139,10 +139,13 @@ def test_unwritable_sqlite_path_is_a_clear_error(project_dir: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_prefork_is_refused_clearly(project_dir: Path) -> None:
-    done = _celeriac(project_dir, "-A", "proj", "worker", "-P", "prefork")
-    assert done.returncode != 0
-    assert "prefork" in done.stderr and "threads" in done.stderr
+def test_green_pools_are_refused_in_one_line(project_dir: Path) -> None:
+    for pool in ("gevent", "eventlet"):
+        done = _celeriac(project_dir, "-A", "proj", "worker", "-P", pool)
+        assert done.returncode != 0
+        errors = [line for line in done.stderr.splitlines() if "Error" in line]
+        assert len(errors) == 1 and pool in errors[0] and "prefork" in errors[0]
+        assert "Traceback" not in done.stderr
 
 
 def test_worker_help_groups_options(project_dir: Path) -> None:

@@ -334,7 +334,35 @@ class Settings(MutableMapping[str, Any]):
         doc="Messages reserved per pool slot.",
     )
     worker_pool: Setting[str] = setting(
-        "threads", old="CELERYD_POOL", doc="Pool used when -P is not given."
+        "prefork",
+        old="CELERYD_POOL",
+        doc="Pool used when -P is not given: a name or a 'module:Class' path.",
+    )
+    worker_max_tasks_per_child: Setting[int | None] = setting(
+        None,
+        int,
+        _NONE,
+        old="CELERYD_MAX_TASKS_PER_CHILD",
+        doc="Replace a pool child after it ran this many tasks.",
+    )
+    worker_max_memory_per_child: Setting[int | None] = setting(
+        None,
+        int,
+        _NONE,
+        old="CELERYD_MAX_MEMORY_PER_CHILD",
+        doc="Replace a pool child after the task that took it over this many KiB resident.",
+    )
+    worker_disable_prefetch: Setting[bool] = setting(
+        False,
+        old="CELERYD_DISABLE_PREFETCH",
+        doc="Take a message only when a pool slot is free.",
+    )
+    task_reject_on_worker_lost: Setting[bool | None] = setting(
+        None,
+        bool,
+        _NONE,
+        old="CELERY_REJECT_ON_WORKER_LOST",
+        doc="Requeue an acks_late task whose pool child died, instead of failing it.",
     )
     # -- time --------------------------------------------------------------------
     timezone: Setting[str | None] = setting(
@@ -345,6 +373,32 @@ class Settings(MutableMapping[str, Any]):
         doc="Time zone for display (UTC when unset).",
     )
     enable_utc: Setting[bool] = setting(True, old="CELERY_ENABLE_UTC", doc="Use UTC internally.")
+    # -- beat --------------------------------------------------------------------
+    beat_schedule: Setting[dict[str, Any]] = setting(
+        {},
+        dict,
+        old="CELERYBEAT_SCHEDULE",
+        doc="Periodic tasks: name -> {'task', 'schedule', 'args', 'kwargs', 'options'}.",
+    )
+    beat_scheduler: Setting[str | type] = setting(
+        "celery.beat:PersistentScheduler",
+        str,
+        type,
+        old="CELERYBEAT_SCHEDULER",
+        doc="Scheduler class or path (Celery's default means celeriac's PersistentScheduler).",
+    )
+    beat_schedule_filename: Setting[str] = setting(
+        "celerybeat-schedule",
+        old="CELERYBEAT_SCHEDULE_FILENAME",
+        doc="The file where beat keeps its schedule state (SQLite).",
+    )
+    beat_max_loop_interval: Setting[float] = setting(
+        0,
+        int,
+        float,
+        old="CELERYBEAT_MAX_LOOP_INTERVAL",
+        doc="Longest wait between beat's checks in seconds (0: the scheduler's default).",
+    )
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         self._values: dict[str, Any] = {}

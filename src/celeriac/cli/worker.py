@@ -35,6 +35,8 @@ $ celeriac -A proj worker --concurrency=4
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
+    if value.lower() == "custom":  # the class comes from settings, checked at start-up
+        return "custom"
     try:
         pool_class(value.lower())
     except CeleriacError as exc:
@@ -69,6 +71,23 @@ def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     help="Set custom prefetch multiplier value for this worker instance.",
 )
 @click.option(
+    "-O",
+    "optimization",
+    cls=GroupedOption,
+    help_group="Worker Options",
+    type=click.Choice(["default", "fair"]),
+    help="Apply optimization profile. The prefork pool always hands a task only to an "
+    "idle child, which is what 'fair' asks for.",
+)
+@click.option(
+    "--disable-prefetch",
+    cls=GroupedOption,
+    help_group="Worker Options",
+    is_flag=True,
+    default=None,
+    help="Disable broker prefetching: take a message only when a pool slot is free.",
+)
+@click.option(
     "-c",
     "--concurrency",
     cls=GroupedOption,
@@ -86,6 +105,38 @@ def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     callback=_pool_name,
     metavar="[" + "|".join(POOL_NAMES) + "]",
     help="Pool implementation.",
+)
+@click.option(
+    "--max-tasks-per-child",
+    cls=GroupedOption,
+    help_group="Pool Options",
+    type=click.IntRange(min=1),
+    help="Maximum number of tasks a pool worker can execute before it's terminated "
+    "and replaced by a new worker.",
+)
+@click.option(
+    "--max-memory-per-child",
+    cls=GroupedOption,
+    help_group="Pool Options",
+    type=click.IntRange(min=1),
+    help="Maximum amount of resident memory, in KiB, that may be consumed by a child "
+    "process before it will be replaced by a new one. If a single task causes a child "
+    "process to exceed this limit, the task will be completed and the child process will "
+    "be replaced afterwards.",
+)
+@click.option(
+    "--time-limit",
+    cls=GroupedOption,
+    help_group="Pool Options",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Enables a hard time limit (in seconds int/float) for tasks.",
+)
+@click.option(
+    "--soft-time-limit",
+    cls=GroupedOption,
+    help_group="Pool Options",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Enables a soft time limit (in seconds int/float) for tasks.",
 )
 @click.option(
     "--purge",
@@ -132,8 +183,14 @@ def worker(
     hostname: str | None,
     loglevel: str,
     prefetch_multiplier: int | None,
+    optimization: str | None,
+    disable_prefetch: bool | None,
     concurrency: int | None,
     pool: str | None,
+    max_tasks_per_child: int | None,
+    max_memory_per_child: int | None,
+    time_limit: float | None,
+    soft_time_limit: float | None,
     purge: bool,
     queues: list[str],
     exclude_queues: list[str],
@@ -152,6 +209,11 @@ def worker(
             concurrency=concurrency,
             pool=pool,
             prefetch_multiplier=prefetch_multiplier,
+            disable_prefetch=disable_prefetch,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
+            max_tasks_per_child=max_tasks_per_child,
+            max_memory_per_child=max_memory_per_child,
             purge=purge,
             include=include,
         )

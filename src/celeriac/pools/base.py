@@ -8,20 +8,45 @@ target exists (the child inherits it) and pickle nothing but payloads and outcom
 The worker hands a pool at most ``limit`` jobs at a time (it counts them itself) and is
 told about each one through ``on_done``, which a pool may call from any thread. A job
 that raises reports the exception instead of a value.
+
+Optional parts, which a pool may ignore when it cannot honour them (``is_supervising``
+says whether it does):
+
+- per-job time limits, the ``time_limit`` / ``soft_time_limit`` keywords of
+  :meth:`Pool.submit`: the soft limit raises ``SoftTimeLimitExceeded`` inside the job,
+  the hard limit ends the job and reports ``TimeLimitExceeded``;
+- :class:`PoolOptions`: when to replace a child (after so many jobs, or once it uses so
+  much memory), and the floor for :meth:`Pool.resize` (autoscaling);
+- a job whose process died reports ``WorkerLostError``.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DoneCallback", "Pool", "Target"]
+__all__ = ["DoneCallback", "Pool", "PoolOptions", "Target"]
 
 #: Called once per job with ``(value, None)`` or ``(None, exception)``.
 DoneCallback = Callable[[Any, BaseException | None], None]
 #: What every job runs: ``target(payload) -> value``.
 Target = Callable[[Any], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class PoolOptions:
+    """Child-process policies; pools without child processes ignore them.
+
+    Attributes:
+        max_tasks_per_child: Replace a child after it ran this many jobs.
+        max_memory_per_child: Replace a child after the job that took its resident
+            memory over this many KiB.
+    """
+
+    max_tasks_per_child: int | None = None
+    max_memory_per_child: int | None = None
 
 
 class Pool(ABC):
@@ -30,18 +55,24 @@ class Pool(ABC):
     Args:
         concurrency: How many jobs may run at once.
         target: The function each job runs with its payload.
+        options: Child-process policies (see :class:`PoolOptions`).
     """
 
     #: The name shown in the banner, e.g. ``threads``.
     name: str = ""
     #: Whether jobs run in the caller's thread (the worker then acks before submitting).
     is_inline: bool = False
+    #: Whether the pool enforces time limits and reports lost jobs (prefork does).
+    is_supervising: bool = False
 
-    def __init__(self, *, concurrency: int, target: Target) -> None:
+    def __init__(
+        self, *, concurrency: int, target: Target, options: PoolOptions | None = None
+    ) -> None:
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, not {concurrency}")
         self.concurrency = concurrency
         self.target = target
+        self.options = options or PoolOptions()
 
     @property
     def limit(self) -> int:
@@ -52,12 +83,31 @@ class Pool(ABC):
         """Create threads or processes."""
 
     @abstractmethod
-    def submit(self, payload: Any, on_done: DoneCallback) -> None:
-        """Run ``target(payload)`` and report its outcome to ``on_done``."""
+    def submit(
+        self,
+        payload: Any,
+        on_done: DoneCallback,
+        *,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+    ) -> None:
+        """Run ``target(payload)`` and report its outcome to ``on_done``.
+
+        ``time_limit`` and ``soft_time_limit`` are seconds; pools that are not
+        supervising ignore them.
+        """
 
     @abstractmethod
     def stop(self, *, wait: bool) -> None:
         """Stop; with ``wait`` let running jobs finish first."""
+
+    def resize(self, size: int) -> None:
+        """Run ``size`` jobs at once from now on (autoscaling); fixed-size pools refuse.
+
+        Raises:
+            NotImplementedError: this pool cannot change its size.
+        """
+        raise NotImplementedError(f"the {self.name} pool cannot be resized")
 
     def run_here(self, payload: Any, on_done: DoneCallback) -> None:
         """Run one job in the calling thread and report it (shared by pool kinds)."""

@@ -1,8 +1,15 @@
-"""Pool names to classes: a built-in table, then the ``celeriac.pools`` entry points."""
+"""Pool names to classes: a built-in table, then the ``celeriac.pools`` entry points.
+
+``custom`` names the class given separately (the worker reads it from
+``CELERY_CUSTOM_WORKER_POOL``, as Celery does, or ``CELERIAC_CUSTOM_WORKER_POOL``), and
+a ``module:Class`` path names a pool class directly, so ``worker_pool`` may hold
+either a name or a path.
+"""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from importlib.metadata import entry_points
 
 from celeriac.exceptions import ImproperlyConfigured
@@ -11,35 +18,59 @@ from celeriac.pools.base import Pool
 __all__ = ["POOL_NAMES", "pool_class"]
 
 _BUILTIN = {
-    "solo": "celeriac.pools.solo:SoloPool",
+    "prefork": "celeriac.pools.prefork:PreforkPool",
+    "processes": "celeriac.pools.prefork:PreforkPool",
     "threads": "celeriac.pools.threads:ThreadPool",
+    "solo": "celeriac.pools.solo:SoloPool",
 }
-_NOT_YET = {
-    "prefork": "the prefork pool is not available in this version; use -P threads or -P solo",
-    "processes": "the prefork pool is not available in this version; use -P threads or -P solo",
-}
+#: Celery's greenlet pools: named, so that asking for one says what to do.
+_GREEN = ("eventlet", "gevent")
 #: Names ``-P`` accepts, in the order ``--help`` lists them.
-POOL_NAMES = ("threads", "solo")
+POOL_NAMES = ("prefork", "processes", "threads", "solo", "custom")
 
 
 def _load(path: str) -> type[Pool]:
     module_name, _, attr = path.partition(":")
-    cls = getattr(importlib.import_module(module_name), attr)
+    try:
+        cls = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ImproperlyConfigured(f"cannot load pool class {path!r}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Pool)):
         raise ImproperlyConfigured(f"{path} is not a celeriac Pool class")
     return cls
 
 
-def pool_class(name: str) -> type[Pool]:
-    """The pool class called ``name``.
+def _green_pool_error(name: str) -> ImproperlyConfigured:
+    installed = importlib.util.find_spec(name) is not None
+    need = "" if installed else f" (it will also need the {name} package)"
+    return ImproperlyConfigured(
+        f"the {name} pool is not available in this version of celeriac{need}; "
+        "use -P prefork or -P threads"
+    )
+
+
+def pool_class(name: str, *, custom: str | None = None) -> type[Pool]:
+    """The pool class called ``name`` (or at the ``module:Class`` path ``name``).
+
+    Args:
+        name: A pool name, ``custom``, or a ``module:Class`` path.
+        custom: The ``module:Class`` path ``custom`` stands for.
 
     Raises:
-        ImproperlyConfigured: no pool has that name.
+        ImproperlyConfigured: no pool has that name, or it cannot be loaded.
     """
     if name in _BUILTIN:
         return _load(_BUILTIN[name])
-    if name in _NOT_YET:
-        raise ImproperlyConfigured(_NOT_YET[name])
+    if name == "custom":
+        if not custom:
+            raise ImproperlyConfigured(
+                "-P custom needs a pool class: set CELERY_CUSTOM_WORKER_POOL to 'module:Class'"
+            )
+        return _load(custom)
+    if ":" in name:
+        return _load(name)
+    if name in _GREEN:
+        raise _green_pool_error(name)
     for entry in entry_points(group="celeriac.pools"):
         if entry.name == name:
             return _load(entry.value)

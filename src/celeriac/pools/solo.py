@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, final
 
-from celeriac.pools.base import DoneCallback, Pool, Target
+from celeriac.pools.base import DoneCallback, Pool, PoolOptions, Target
 
 __all__ = ["SoloPool"]
 
@@ -16,11 +16,20 @@ class SoloPool(Pool):
     name = "solo"
     is_inline = True
 
-    def __init__(self, *, concurrency: int = 1, target: Target) -> None:
-        super().__init__(concurrency=1, target=target)
+    def __init__(
+        self, *, concurrency: int = 1, target: Target, options: PoolOptions | None = None
+    ) -> None:
+        super().__init__(concurrency=1, target=target, options=options)
 
-    def submit(self, payload: Any, on_done: DoneCallback) -> None:
-        """Run the job now."""
+    def submit(
+        self,
+        payload: Any,
+        on_done: DoneCallback,
+        *,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+    ) -> None:
+        """Run the job now (time limits are not enforced in the worker's own thread)."""
         self.run_here(payload, on_done)
 
     def stop(self, *, wait: bool) -> None:

@@ -6,7 +6,7 @@ import queue
 import threading
 from typing import Any, final
 
-from celeriac.pools.base import DoneCallback, Pool, Target
+from celeriac.pools.base import DoneCallback, Pool, PoolOptions, Target
 
 __all__ = ["ThreadPool"]
 
@@ -21,8 +21,10 @@ class ThreadPool(Pool):
 
     name = "threads"
 
-    def __init__(self, *, concurrency: int, target: Target) -> None:
-        super().__init__(concurrency=concurrency, target=target)
+    def __init__(
+        self, *, concurrency: int, target: Target, options: PoolOptions | None = None
+    ) -> None:
+        super().__init__(concurrency=concurrency, target=target, options=options)
         self._jobs: queue.SimpleQueue[tuple[Any, DoneCallback] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
 
@@ -39,8 +41,15 @@ class ThreadPool(Pool):
         while (job := self._jobs.get()) is not None:
             self.run_here(*job)
 
-    def submit(self, payload: Any, on_done: DoneCallback) -> None:
-        """Queue the job for the next free thread."""
+    def submit(
+        self,
+        payload: Any,
+        on_done: DoneCallback,
+        *,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+    ) -> None:
+        """Queue the job for the next free thread; time limits are not enforced."""
         self._jobs.put((payload, on_done))
 
     def stop(self, *, wait: bool) -> None:

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import serialization, states
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
-from celeriac.exceptions import CeleriacError, NotRegistered, OperationalError
+from celeriac.exceptions import (
+    CeleriacError,
+    NotRegistered,
+    OperationalError,
+    SoftTimeLimitExceeded,
+    TimeLimitExceeded,
+    WorkerLostError,
+)
 from celeriac.protocol import TaskMessage, parse_task_message
 from celeriac.worker.execute import INVALID, Outcome
 
@@ -49,7 +56,10 @@ class Consumer:
         pool: A started pool.
         queues: Queue names to consume from.
         hostname: This worker's node name.
-        prefetch_limit: Most messages held at once; 0 means no limit.
+        prefetch_multiplier: Messages held per pool slot (reserved plus running); 0
+            means no limit, 1 takes a message only when a slot is free.
+        time_limit: Hard time limit for tasks that set none (seconds).
+        soft_time_limit: Soft time limit for tasks that set none (seconds).
         fetch_timeout: Seconds one fetch waits before the loop looks around again.
     """
 
@@ -60,14 +70,18 @@ class Consumer:
         queues: Sequence[str],
         *,
         hostname: str,
-        prefetch_limit: int,
+        prefetch_multiplier: int,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
         fetch_timeout: float = 1.0,
     ) -> None:
         self.app = app
         self.pool = pool
         self.queues = list(queues)
         self.hostname = hostname
-        self.prefetch_limit = prefetch_limit or 10_000
+        self.prefetch_multiplier = prefetch_multiplier
+        self.time_limit = time_limit
+        self.soft_time_limit = soft_time_limit
         self.fetch_timeout = fetch_timeout
         self.accept = serialization.resolve_accept(app.conf.accept_content)
         self.dead_letter_queue = DEAD_LETTER_QUEUE
@@ -83,6 +97,11 @@ class Consumer:
         self._fetch: asyncio.Future[list[Delivery]] | None = None
 
     # -- the loop -------------------------------------------------------------------
+
+    @property
+    def prefetch_limit(self) -> int:
+        """Most messages held at once (it follows the pool's size when that changes)."""
+        return self.pool.limit * self.prefetch_multiplier if self.prefetch_multiplier else 10_000
 
     async def run(self) -> None:
         """Consume until :meth:`stop` is called."""
@@ -242,9 +261,27 @@ class Consumer:
                     await self._flush_acks()
             self.active[id(job)] = job
             self._idle.clear()
+            hard, soft = self._time_limits(job.message)
             self.pool.submit(
-                (job.message, job.delivery.delivery_info), functools.partial(self._report, job)
+                (job.message, job.delivery.delivery_info),
+                functools.partial(self._report, job),
+                time_limit=hard,
+                soft_time_limit=soft,
             )
+
+    def _time_limits(self, message: TaskMessage) -> tuple[float | None, float | None]:
+        """``[hard, soft]``: from the message header, else the task, else the worker."""
+        task = self.app.tasks.get(message.name)
+        hard, soft = message.time_limit, message.soft_time_limit
+        if hard is None:
+            hard = task.time_limit if task is not None and task.time_limit else self.time_limit
+        if soft is None:
+            soft = (
+                task.soft_time_limit
+                if task is not None and task.soft_time_limit
+                else self.soft_time_limit
+            )
+        return hard, soft
 
     def _report(self, job: _Job, value: Any, error: BaseException | None) -> None:
         # Called from a pool thread (or inline): hop onto the loop.
@@ -255,13 +292,26 @@ class Consumer:
         self.active.pop(id(job), None)
         self.processed += 1
         if error is not None:
-            logger.error(
-                "Pool job for %s[%s] crashed: %r",
-                job.message.name,
-                job.message.id,
-                error,
-                exc_info=error,
-            )
+            if not self._lost(job, error):
+                logger.error(
+                    "Pool job for %s[%s] crashed: %r",
+                    job.message.name,
+                    job.message.id,
+                    error,
+                    exc_info=error,
+                )
+        elif outcome is not None and self.pool.is_supervising:
+            soft = self._time_limits(job.message)[1]
+            # Raised in the child, maybe caught by the task: its run time tells.
+            if soft and (
+                outcome.runtime >= soft or isinstance(outcome.exception, SoftTimeLimitExceeded)
+            ):
+                logger.warning(
+                    "Soft time limit (%ss) exceeded for %s[%s]",
+                    soft,
+                    job.message.name,
+                    job.message.id,
+                )
         if outcome is not None and outcome.state == INVALID:
             reason = f"cannot decode body: {outcome.exception}"
             self._loop_task(self._dead_letter_copy(job, reason))
@@ -275,6 +325,34 @@ class Consumer:
             self._idle.set()
         self._loop_task(self._dispatch_and_flush())
         self._wakeup.set()
+
+    def _lost(self, job: _Job, error: BaseException) -> bool:
+        """Handle a job the pool lost (child died, hard time limit); whether it was one.
+
+        The task never stored an outcome, so the worker stores FAILURE here, unless the
+        message is to be redelivered (``acks_late`` plus ``reject_on_worker_lost``).
+        """
+        name, task_id = job.message.name, job.message.id
+        if isinstance(error, TimeLimitExceeded):
+            hard = self._time_limits(job.message)[0]
+            logger.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
+        elif not isinstance(error, WorkerLostError):
+            return False
+        elif not job.acked and self._reject_on_worker_lost(job):
+            logger.error("Task %s[%s] lost its worker process: requeued (%s)", name, task_id, error)
+            job.acked = True
+            self._loop_task(self.app.broker.arequeue([job.delivery]))
+            return True
+        else:
+            logger.error("Task handler raised error: %r", error, extra={"task_id": task_id})
+        self._loop_task(asyncio.to_thread(self.app.backend.mark_as_failure, task_id, error))
+        return True
+
+    def _reject_on_worker_lost(self, job: _Job) -> bool:
+        task = self.app.tasks.get(job.message.name)
+        if task is not None and task.reject_on_worker_lost is not None:
+            return task.reject_on_worker_lost
+        return bool(self.app.conf.task_reject_on_worker_lost)
 
     async def _dispatch_and_flush(self) -> None:
         await self._dispatch()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import time
 import traceback as traceback_module
 import uuid
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from celeriac import _state, states
+from celeriac._internal.exception_codec import exception_from_dict, exception_to_dict
 from celeriac.app.task import Context, Task
 from celeriac.exceptions import DecodeError, Ignore, NotRegistered, Reject, Retry
 from celeriac.protocol import TaskMessage, safe_repr
@@ -40,7 +42,13 @@ INVALID = "INVALID"
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What happened to one task, reported back to the worker's main loop."""
+    """What happened to one task, reported back to the worker's main loop.
+
+    It crosses from a prefork child to the worker pickled. An exception that would not
+    survive that (it refuses to pickle, or to be rebuilt from its args) travels as a
+    stand-in of the same name and module, rebuilt from its args as the result backend
+    rebuilds stored exceptions; its traceback text is in :attr:`traceback` either way.
+    """
 
     state: str
     retval: Any = None
@@ -48,6 +56,34 @@ class Outcome:
     traceback: str | None = None
     runtime: float = 0.0
     requeue: bool = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        exception: BaseException | dict[str, Any] | None = self.exception
+        if self.exception is not None and not _survives_pickling(self.exception):
+            exception = exception_to_dict(self.exception)
+        fields = (self.retval, exception, self.traceback, self.runtime, self.requeue)
+        return _rebuild_outcome, (self.state, *fields)
+
+
+def _survives_pickling(exc: BaseException) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return False
+    return True
+
+
+def _rebuild_outcome(
+    state: str,
+    retval: Any,
+    exception: BaseException | dict[str, Any] | None,
+    traceback: str | None,
+    runtime: float,
+    requeue: bool,
+) -> Outcome:
+    if isinstance(exception, dict):
+        exception = exception_from_dict(exception)
+    return Outcome(state, retval, exception, traceback, runtime, requeue)
 
 
 def build_request(
@@ -132,8 +168,9 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
             extra={"task_id": task_id},
         )
         if store:
-            store_own = not ignore or task.store_errors_even_if_ignored
-            record_failure(app, request, exc, tb, store_own=store_own)
+            record_failure(
+                app, request, exc, tb, store_own=not ignore or task.store_errors_even_if_ignored
+            )
         send_errbacks(app, request, exc, tb)
         return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(started))
     runtime = _since(started)

@@ -18,9 +18,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from celeriac._internal.naming import default_nodename, mask_url
+from celeriac.app.config import environment_variable
 from celeriac.app.routing import Queue
 from celeriac.exceptions import OperationalError
-from celeriac.pools.base import Pool
+from celeriac.pools.base import Pool, PoolOptions
 from celeriac.pools.registry import pool_class
 from celeriac.serialization import resolve_accept
 from celeriac.worker.banner import banner
@@ -47,6 +48,14 @@ class Worker:
         concurrency: Pool size (``-c``); ``worker_concurrency`` or the CPU count.
         pool: Pool name (``-P``); ``worker_pool`` when ``None``.
         prefetch_multiplier: Messages held per pool slot; ``worker_prefetch_multiplier``.
+        disable_prefetch: Take a message only when a pool slot is free
+            (``worker_disable_prefetch``).
+        time_limit: Hard time limit of tasks that set none (``task_time_limit``).
+        soft_time_limit: Soft time limit of tasks that set none (``task_soft_time_limit``).
+        max_tasks_per_child: Replace a pool child after this many tasks
+            (``worker_max_tasks_per_child``).
+        max_memory_per_child: Replace a pool child after the task that took it over this
+            many KiB resident (``worker_max_memory_per_child``).
         purge: Delete waiting messages of the consumed queues before starting.
         include: Extra modules to import (``-I``).
         retry_interval: Seconds added to the wait after each failed connection attempt.
@@ -62,6 +71,11 @@ class Worker:
         concurrency: int | None = None,
         pool: str | None = None,
         prefetch_multiplier: int | None = None,
+        disable_prefetch: bool | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
+        max_tasks_per_child: int | None = None,
+        max_memory_per_child: int | None = None,
         purge: bool = False,
         include: Sequence[str] = (),
         retry_interval: float = 2.0,
@@ -70,11 +84,24 @@ class Worker:
         self.hostname = default_nodename(hostname)
         conf = app.conf
         self.pool_name = pool or conf.worker_pool
-        self.pool_cls = pool_class(self.pool_name)
+        custom = environment_variable("CELERIAC_CUSTOM_WORKER_POOL") or environment_variable(
+            "CELERY_CUSTOM_WORKER_POOL"
+        )
+        self.pool_cls = pool_class(self.pool_name, custom=custom)
         self.concurrency = concurrency or conf.worker_concurrency or os.cpu_count() or 1
         multiplier = conf.worker_prefetch_multiplier
         self.prefetch_multiplier = (
             multiplier if prefetch_multiplier is None else prefetch_multiplier
+        )
+        if conf.worker_disable_prefetch if disable_prefetch is None else disable_prefetch:
+            self.prefetch_multiplier = 1
+        self.time_limit = conf.task_time_limit if time_limit is None else time_limit
+        self.soft_time_limit = (
+            conf.task_soft_time_limit if soft_time_limit is None else soft_time_limit
+        )
+        self.pool_options = PoolOptions(
+            max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
+            max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
         )
         self.purge = purge
         self.include = list(include)
@@ -107,7 +134,7 @@ class Worker:
     def _make_pool(self) -> Pool:
         accept = resolve_accept(self.app.conf.accept_content)
         target = functools.partial(run_task, self.app, self.hostname, accept)
-        return self.pool_cls(concurrency=self.concurrency, target=target)
+        return self.pool_cls(concurrency=self.concurrency, target=target, options=self.pool_options)
 
     def banner(self) -> str:
         """The start-up banner for this worker."""
@@ -117,7 +144,7 @@ class Worker:
             hostname=self.hostname,
             queues=self.queues,
             concurrency=pool.concurrency,
-            pool_name=self.pool_name,
+            pool_name=pool.name or self.pool_name,
             events=False,
         )
 
@@ -144,7 +171,9 @@ class Worker:
             pool,
             [q.name for q in self.queues],
             hostname=self.hostname,
-            prefetch_limit=pool.limit * self.prefetch_multiplier,
+            prefetch_multiplier=self.prefetch_multiplier,
+            time_limit=self.time_limit,
+            soft_time_limit=self.soft_time_limit,
         )
         self._install_signal_handlers()
         logger.info("%s ready.", self.hostname)
