@@ -58,6 +58,16 @@ def hold(path, n):
     return n
 
 
+@app.task(name="interop.mul")
+def mul(x, y):
+    return x * y
+
+
+@app.task(name="interop.xsum")
+def xsum(numbers):
+    return sum(numbers)
+
+
 @app.task(name="interop.long", acks_late=True)
 def long(path, seconds):
     with open(path, "a") as fh:
