@@ -14,9 +14,9 @@ from tests.e2e.wait import wait_until
 pytestmark = pytest.mark.e2e
 
 
-def test_canvas_section(proj: ModuleType, start_worker: Any) -> None:
+def run_canvas_section(proj: ModuleType) -> None:
+    """The guide's Canvas examples, verbatim but for the import (a worker must be running)."""
     add, mul, xsum = proj.add, proj.mul, proj.xsum
-    start_worker("-c", "4")
     assert repr(add.signature((2, 2), countdown=10)) == "proj.tasks.add(2, 2)"
     assert repr(add.s(2, 2)) == "proj.tasks.add(2, 2)"
     assert add.s(2, 2).delay().get(timeout=10) == 4
@@ -30,6 +30,11 @@ def test_canvas_section(proj: ModuleType, start_worker: Any) -> None:
     assert (group(add.s(i, i) for i in range(10)) | xsum.s())().get(timeout=10) == 90
     workflow = add.s(1, 1) | group(mul.s(i) for i in range(3))
     assert workflow().get(timeout=10) == [0, 2, 4]
+
+
+def test_canvas_section(proj: ModuleType, start_worker: Any) -> None:
+    start_worker("-c", "4")
+    run_canvas_section(proj)
 
 
 def test_chord_of_a_thousand_runs_its_body_once_with_two_workers(
