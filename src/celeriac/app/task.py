@@ -6,11 +6,11 @@ import datetime as dt
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from celeriac import _state, states
 from celeriac.canvas import Signature
-from celeriac.exceptions import MaxRetriesExceededError, Retry
+from celeriac.exceptions import Ignore, MaxRetriesExceededError, Retry
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -296,6 +296,56 @@ class Task(Generic[P, R]):
         return chunks(self.s(), it, n)
 
     # -- state ---------------------------------------------------------------------
+
+    def replace(self, sig: Signature[Any]) -> NoReturn:
+        """Replace this running task with ``sig``, which takes over its id and its place.
+
+        The new task (or workflow) inherits this task's callbacks, errbacks, the rest of
+        its chain and its chord membership; this run then ends with :class:`Ignore`.
+
+        Raises:
+            Ignore: always, to end this run without a result of its own.
+        """
+        from celeriac.canvas import chord, group
+
+        request = self.request
+        if request.called_directly or request.id is None:
+            raise RuntimeError("replace() works only inside a running task")
+        replacement = sig.clone()
+        if isinstance(replacement, group):  # a group's results become one list value
+            replacement = chord(replacement, self.app.tasks["celery.accumulate"].s(index=0))
+        for callback in request.callbacks or ():
+            replacement.link(Signature.from_dict(callback, self.app))
+        for errback in request.errbacks or ():
+            replacement.link_error(Signature.from_dict(errback, self.app))
+        options: dict[str, Any] = {
+            "task_id": request.id,
+            "root_id": request.root_id,
+            "parent_id": request.parent_id,
+        }
+        if request.chain:
+            options["chain"] = request.chain
+        if request.chord and request.group:
+            options.update(
+                chord=request.chord, group_id=request.group, group_index=request.group_index
+            )
+        replacement.apply_async(**options)
+        raise Ignore("Replaced by new task")
+
+    def add_to_chord(self, sig: Signature[Any], lazy: bool = False) -> Any:
+        """Add ``sig`` to the chord this task belongs to; the body waits for it too.
+
+        Returns the sent task's result, or the signature itself when ``lazy``.
+        """
+        request = self.request
+        if not request.group or not request.chord:
+            raise ValueError("the current task is not a member of any chord")
+        part = sig.clone().set(
+            chord=request.chord, group_id=request.group, group_index=request.group_index
+        )
+        result = part.freeze()
+        self.backend.add_to_chord(request.group, result.id)
+        return part if lazy else part.apply_async()
 
     def update_state(
         self, task_id: str | None = None, state: str | None = None, meta: Any = None

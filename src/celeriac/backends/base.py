@@ -49,6 +49,8 @@ class ResultBackend(ABC):
 
     #: Seconds between two reads when waiting on an engine that cannot notify.
     poll_interval: float = 0.5
+    #: Whether this backend can join chords (count finished header tasks).
+    supports_native_join: bool = True
 
     def __init__(
         self,
@@ -301,6 +303,15 @@ class ResultBackend(ABC):
         The default saves the group; :meth:`on_chord_part_return` counts parts against it.
         """
         self.save_group(group_id, task_ids)
+
+    def add_to_chord(self, group_id: str, task_id: str | None = None) -> None:
+        """Expect one more header part in chord ``group_id`` (``Task.add_to_chord``)."""
+        task_ids = self.restore_group(group_id)
+        if task_ids is None:
+            raise BackendError(f"chord {group_id} is unknown to the result backend")
+        if task_id is None:
+            raise BackendError("add_to_chord needs the new part's task id on this backend")
+        self.save_group(group_id, [*task_ids, task_id])
 
     def on_chord_part_return(
         self, group_id: str, task_id: str, group_index: int | None, state: str

@@ -229,7 +229,7 @@ class RedisBackend(ResultBackend):
             pipe.set(keys[".s"], size, ex=round(self.expires) if self.expires else None)
             pipe.execute()
 
-    def add_to_chord(self, group_id: str) -> None:
+    def add_to_chord(self, group_id: str, task_id: str | None = None) -> None:
         """Expect one more header part (``INCR .t``, e.g. a header task replaced itself)."""
         with _translate_errors(self.url):
             self._redis().incr(self._chord_keys(group_id)[".t"])

@@ -59,6 +59,10 @@ class RPCBackend(ResultBackend):
         cache_size: How many tasks' latest replies the client keeps.
     """
 
+    #: Results are messages, with no counter to join a chord on: chords are refused,
+    #: as Celery's rpc backend refuses them.
+    supports_native_join = False
+
     def __init__(
         self,
         url: str = "rpc://",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import _state
 from celeriac.canvas.signature import _TYPES, Signature, maybe_signature
+from celeriac.exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -289,6 +290,11 @@ class chord(Signature[Any]):
         if body is None:
             raise ValueError("a chord needs a body")
         app = self.app
+        if not app.backend.supports_native_join:
+            raise ImproperlyConfigured(
+                f"the {app.conf.result_backend} result backend does not support chords "
+                "(a group followed by a task is a chord too): use Redis or SQLite results"
+            )
         options = {**self.options, **options}
         rest = options.pop("chain", None)
         if rest:

@@ -37,6 +37,19 @@ def app() -> Iterator[Celery]:
     def fail(*args: Any) -> None:
         raise ValueError("broken on purpose")
 
+    @app.task(shared=False, name="proj.double_via_replace", bind=True)
+    def double_via_replace(self: Any, x: int) -> int:
+        raise self.replace(add.s(x, x))
+
+    @app.task(shared=False, name="proj.fan_out", bind=True)
+    def fan_out(self: Any, n: int) -> list[int]:
+        raise self.replace(group(add.s(i, i) for i in range(n)))
+
+    @app.task(shared=False, name="proj.grow_chord", bind=True)
+    def grow_chord(self: Any, x: int) -> int:
+        self.add_to_chord(add.s(100, 0))
+        return x
+
     yield app
     MemoryBroker.reset(name)
     app.close()
@@ -142,3 +155,31 @@ def test_group_result_save_and_restore(app: Celery, worker: None) -> None:
     assert restored.ready() and restored.successful() and restored.completed_count() == 3
     restored.delete()
     assert GroupResult.restore(result.id, app=app) is None
+
+
+def test_replace_takes_over_the_id_and_the_chain(app: Celery, worker: None) -> None:
+    replaced, mul = t(app, "double_via_replace"), t(app, "mul")
+    assert replaced.delay(21).get(timeout=10) == 42
+    assert (replaced.s(5) | mul.s(3))().get(timeout=10) == 30
+
+
+def test_replace_with_a_group_yields_the_list(app: Celery, worker: None) -> None:
+    assert t(app, "fan_out").delay(3).get(timeout=10) == [0, 2, 4]
+
+
+def test_replace_inside_a_chord_header_counts_once(app: Celery, worker: None) -> None:
+    replaced, xsum = t(app, "double_via_replace"), t(app, "xsum")
+    assert chord([replaced.s(1), replaced.s(2)], xsum.s())().get(timeout=10) == 6
+
+
+def test_add_to_chord_makes_the_body_wait_for_the_new_part(app: Celery, worker: None) -> None:
+    grow, xsum = t(app, "grow_chord"), t(app, "xsum")
+    assert chord([grow.s(1), grow.s(2)], xsum.s())().get(timeout=10) == 1 + 2 + 100 + 100
+
+
+def test_a_backend_that_cannot_join_refuses_chords(app: Celery) -> None:
+    from celeriac.exceptions import ImproperlyConfigured
+
+    app.backend.supports_native_join = False  # as the rpc:// backend
+    with pytest.raises(ImproperlyConfigured, match="does not support chords"):
+        chord([t(app, "add").s(1, 1)], t(app, "xsum").s())()
