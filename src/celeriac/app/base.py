@@ -14,6 +14,7 @@ from celeriac import _state
 from celeriac.app.builtins import register_builtins
 from celeriac.app.config import Settings, environment_variable
 from celeriac.app.discovery import PackageSource, discover_tasks
+from celeriac.app.periodic import add_periodic_task
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import Queue, Router
 from celeriac.app.sending import publish_task, republish_for_retry
@@ -21,6 +22,7 @@ from celeriac.app.task import Context, Task
 from celeriac.backends.base import ResultBackend
 from celeriac.brokers.base import Broker
 from celeriac.exceptions import ImproperlyConfigured
+from celeriac.signals import Signal
 
 if TYPE_CHECKING:
     from celeriac.app.control import Control
@@ -71,6 +73,9 @@ class Celery:
             self.conf.config_from_object(config_source)
         self.conf.update(settings)
         self.task_cls: type[Task[Any, Any]] = _resolve_task_cls(task_cls)
+        self.on_after_configure = Signal("app.on_after_configure", {"source"})
+        self.on_after_finalize = Signal("app.on_after_finalize")
+        self._finalized = False
         self._tasks = TaskRegistry()
         self._shared_applied = 0
         self._lock = threading.RLock()
@@ -129,6 +134,30 @@ class Celery:
     def now(self) -> dt.datetime:
         """The current time, aware, in the configured time zone."""
         return dt.datetime.now(self.timezone)
+
+    def finalize(self, auto: bool = False) -> None:
+        """Send ``on_after_configure`` then ``on_after_finalize``, once (beat and worker do).
+
+        Receivers typically call :meth:`add_periodic_task`.
+        """
+        with self._lock:
+            if self._finalized:
+                return
+            self._finalized = True
+        self.on_after_configure.send(sender=self, source=self.conf)
+        self.on_after_finalize.send(sender=self)
+
+    def add_periodic_task(
+        self,
+        schedule: Any,
+        sig: Any,
+        args: Any = (),
+        kwargs: Any = (),
+        name: Any = None,
+        **opts: Any,
+    ) -> str:
+        """Add a ``beat_schedule`` entry sending ``sig`` on ``schedule``; return its key."""
+        return add_periodic_task(self, schedule, sig, args, kwargs or None, name, **opts)
 
     # -- tasks ----------------------------------------------------------------------
 
