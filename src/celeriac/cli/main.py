@@ -20,6 +20,7 @@ __all__ = ["main", "run_with_app"]
 #: Built-in commands: name -> "module:attribute".
 COMMANDS = {
     "worker": "celeriac.cli.worker:worker",
+    "beat": "celeriac.cli.beat:beat",
     "call": "celeriac.cli.call:call",
     "result": "celeriac.cli.result:result",
     "purge": "celeriac.cli.purge:purge",
