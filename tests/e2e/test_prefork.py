@@ -188,3 +188,15 @@ def test_fair_scheduling_and_disabled_prefetch(
     assert wait_until(lambda: app.broker.size("celery") == 2)
     assert all(b.state == "PENDING" for b in blockers)
     worker.stop(signal.SIGQUIT)
+
+
+def test_custom_pool_from_the_environment(tasks: ModuleType, start_worker: Any) -> None:
+    worker = start_worker(
+        "-I",
+        "proj.pooltasks",
+        "-P",
+        "custom",
+        env={"CELERY_CUSTOM_WORKER_POOL": "celeriac.pools.solo:SoloPool"},
+    )
+    assert "(solo)" in worker.output
+    assert tasks.pid.delay().get(timeout=10) == worker.process.pid

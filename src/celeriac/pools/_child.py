@@ -37,6 +37,7 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
+from celeriac import _state
 from celeriac.exceptions import SoftTimeLimitExceeded
 
 __all__ = [
@@ -286,7 +287,17 @@ def _detach(name: str, parent_pid: int, inherited_fds: Iterable[int]) -> None:
         os._exit(1)
 
 
+#: The soft limit of the job running in this child (read by the SIGALRM handler).
+_soft_limit: list[float] = []
+
+
 def _soft_time_limit_exceeded(signum: int, frame: Any) -> None:
+    running = _state.current_task_and_request()
+    if running is not None and _soft_limit:
+        task, request = running
+        logger.warning(
+            "Soft time limit (%ss) exceeded for %s[%s]", _soft_limit[0], task.name, request.id
+        )
     raise SoftTimeLimitExceeded()
 
 
@@ -319,6 +330,7 @@ def _run_one(
     target: Callable[[Any], Any], payload: Any, soft_time_limit: float | None
 ) -> tuple[Any, BaseException | None]:
     try:
+        _soft_limit[:] = [soft_time_limit] if soft_time_limit else []
         if soft_time_limit:
             signal.setitimer(signal.ITIMER_REAL, soft_time_limit)
         try:

@@ -23,7 +23,6 @@ from celeriac.exceptions import (
     CeleriacError,
     NotRegistered,
     OperationalError,
-    SoftTimeLimitExceeded,
     TimeLimitExceeded,
     WorkerLostError,
 )
@@ -291,27 +290,14 @@ class Consumer:
     def _finished(self, job: _Job, outcome: Outcome | None, error: BaseException | None) -> None:
         self.active.pop(id(job), None)
         self.processed += 1
-        if error is not None:
-            if not self._lost(job, error):
-                logger.error(
-                    "Pool job for %s[%s] crashed: %r",
-                    job.message.name,
-                    job.message.id,
-                    error,
-                    exc_info=error,
-                )
-        elif outcome is not None and self.pool.is_supervising:
-            soft = self._time_limits(job.message)[1]
-            # Raised in the child, maybe caught by the task: its run time tells.
-            if soft and (
-                outcome.runtime >= soft or isinstance(outcome.exception, SoftTimeLimitExceeded)
-            ):
-                logger.warning(
-                    "Soft time limit (%ss) exceeded for %s[%s]",
-                    soft,
-                    job.message.name,
-                    job.message.id,
-                )
+        if error is not None and not self._lost(job, error):
+            logger.error(
+                "Pool job for %s[%s] crashed: %r",
+                job.message.name,
+                job.message.id,
+                error,
+                exc_info=error,
+            )
         if outcome is not None and outcome.state == INVALID:
             reason = f"cannot decode body: {outcome.exception}"
             self._loop_task(self._dead_letter_copy(job, reason))
