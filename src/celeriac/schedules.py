@@ -22,11 +22,22 @@ nothing runs twice or never:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 from celeriac import _state
 from celeriac._internal import sun
+from celeriac._internal.cron import (
+    MONTHS,
+    WEEKDAYS,
+    CronFields,
+    Cronspec,
+    ParseException,
+    crontab_parser,
+    expand,
+    next_wall_time,
+    wall_instants,
+)
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -46,22 +57,6 @@ UTC = dt.timezone.utc
 _MINUTE = dt.timedelta(minutes=1)
 _HOUR = dt.timedelta(hours=1)
 _DAY = dt.timedelta(days=1)
-#: Every valid crontab matches within this many years (Feb 29 on a given weekday).
-_SEARCH_YEARS = 400
-
-_WEEKDAYS = {name: i for i, name in enumerate(("sun", "mon", "tue", "wed", "thu", "fri", "sat"))}
-_MONTHS = {
-    name: i + 1
-    for i, name in enumerate(
-        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-    )
-}
-#: The longest length of each month (February of leap years).
-_DAYS_IN_MONTH = {
-    **dict.fromkeys((1, 3, 5, 7, 8, 10, 12), 31),
-    **dict.fromkeys((4, 6, 9, 11), 30),
-    2: 29,
-}
 
 
 class schedstate(NamedTuple):
@@ -69,10 +64,6 @@ class schedstate(NamedTuple):
 
     is_due: bool
     next: float
-
-
-class ParseException(ValueError):
-    """A crontab field cannot be parsed."""
 
 
 def humanize_seconds(seconds: float) -> str:
@@ -191,7 +182,7 @@ class schedule(BaseSchedule):
             local = last.astimezone(tz)
             day = (local.replace(tzinfo=None) + self.run_every).date()
             midnight = dt.datetime.combine(day, dt.time())
-            return _first_instant(midnight, tz)
+            return wall_instants(midnight, tz, first_only=True)[0]
         local_end = end.astimezone(tz)
         if self.run_every >= _HOUR:
             rounded = local_end.replace(minute=0, second=0, microsecond=0)
@@ -210,95 +201,6 @@ class schedule(BaseSchedule):
 
     def __hash__(self) -> int:
         return hash((self.run_every, self.relative))
-
-
-class crontab_parser:
-    """Expand one crontab field (``'*/15'``, ``'1-5'``, ``'mon-fri'``, ``'0,30'``).
-
-    Args:
-        max_: How many values the field has (60 minutes, 24 hours, 7 days ...).
-        min_: The first value (1 for days of the month and months).
-        names: Names accepted for values (weekdays, months), matched on three letters.
-    """
-
-    def __init__(self, max_: int = 60, min_: int = 0, names: Mapping[str, int] | None = None):
-        self.max_ = max_
-        self.min_ = min_
-        self.names = dict(names or {})
-
-    def parse(self, spec: str) -> set[int]:
-        """The set of values ``spec`` stands for.
-
-        Raises:
-            ParseException: the syntax is wrong.
-            ValueError: a value is out of range.
-        """
-        values: set[int] = set()
-        for raw in str(spec).split(","):
-            part = raw.strip()
-            if not part:
-                raise ParseException(f"empty part in {spec!r}")
-            values.update(self._parse_part(part))
-        return values
-
-    def _parse_part(self, part: str) -> list[int]:
-        body, slash, step_text = part.partition("/")
-        step = 1
-        if slash:
-            if not step_text.isdigit() or int(step_text) < 1:
-                raise ParseException(f"bad step in {part!r}: expected a positive number")
-            step = int(step_text)
-        if body == "*":
-            values = list(range(self.min_, self.min_ + self.max_))
-        elif "-" in body:
-            first_text, _, last_text = body.partition("-")
-            first, last = self._number(first_text, part), self._number(last_text, part)
-            if last < first:  # a range that wraps around, like 'fri-mon'
-                values = [*range(first, self.min_ + self.max_), *range(self.min_, last + 1)]
-            else:
-                values = list(range(first, last + 1))
-        elif slash:
-            raise ParseException(f"a step needs '*' or a range before it: {part!r}")
-        else:
-            values = [self._number(body, part)]
-        return values[::step]
-
-    def _number(self, text: str, part: str) -> int:
-        text = text.strip()
-        if text.isdigit():
-            value = int(text)
-        elif text[:3].lower() in self.names and text.isalpha():
-            value = self.names[text[:3].lower()]
-        elif not text:
-            raise ParseException(f"missing number in {part!r} (negative numbers are not allowed)")
-        else:
-            raise ParseException(f"invalid value {text!r} in {part!r}")
-        highest = self.min_ + self.max_ - 1
-        if not self.min_ <= value <= highest:
-            raise ValueError(
-                f"Invalid crontab pattern. Valid range is {self.min_}-{highest}. "
-                f"'{value}' was found."
-            )
-        return value
-
-
-Cronspec = int | str | Iterable[int]
-
-
-def _expand(spec: Cronspec | None, max_: int, min_: int = 0, names: Any = None) -> frozenset[int]:
-    parser = crontab_parser(max_, min_, names)
-    if spec is None:
-        spec = "*"
-    if isinstance(spec, str):
-        return frozenset(parser.parse(spec))
-    values = [spec] if isinstance(spec, int) else list(spec)
-    for value in values:
-        if not isinstance(value, int) or not min_ <= value < min_ + max_:
-            raise ValueError(
-                f"Invalid crontab pattern. Valid range is {min_}-{min_ + max_ - 1}. "
-                f"'{value}' was found."
-            )
-    return frozenset(values)
 
 
 class crontab(BaseSchedule):
@@ -329,18 +231,17 @@ class crontab(BaseSchedule):
         self._orig_day_of_week = "*" if day_of_week is None else day_of_week
         self._orig_day_of_month = "*" if day_of_month is None else day_of_month
         self._orig_month_of_year = "*" if month_of_year is None else month_of_year
-        self.minute = _expand(minute, 60)
-        self.hour = _expand(hour, 24)
-        self.day_of_week = _expand(day_of_week, 7, names=_WEEKDAYS)
-        self.day_of_month = _expand(day_of_month, 31, 1)
-        self.month_of_year = _expand(month_of_year, 12, 1, names=_MONTHS)
-        if not any(d <= _DAYS_IN_MONTH[m] for m in self.month_of_year for d in self.day_of_month):
+        self.minute = expand(minute, 60)
+        self.hour = expand(hour, 24)
+        self.day_of_week = expand(day_of_week, 7, names=WEEKDAYS)
+        self.day_of_month = expand(day_of_month, 31, 1)
+        self.month_of_year = expand(month_of_year, 12, 1, names=MONTHS)
+        self._cron = CronFields(*self._fields)
+        if not self._cron.can_match():
             raise ValueError(
                 f"Invalid crontab: day_of_month {self._orig_day_of_month!r} never occurs in "
                 f"month_of_year {self._orig_month_of_year!r}."
             )
-        self._hours = sorted(self.hour)
-        self._minutes = sorted(self.minute)
         super().__init__(nowfun=nowfun, app=app)
 
     @classmethod
@@ -373,36 +274,10 @@ class crontab(BaseSchedule):
 
     def _search(self, wall: dt.datetime, after: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
         while True:
-            wall = self._next_wall_time(wall)
-            for instant in _instants(wall, tz, first_only=not self.follows_elapsed_time):
+            wall = next_wall_time(self._cron, wall)
+            for instant in wall_instants(wall, tz, first_only=not self.follows_elapsed_time):
                 if instant > after:
                     return instant
-
-    def _day_matches(self, day: dt.datetime) -> bool:
-        return day.day in self.day_of_month and day.isoweekday() % 7 in self.day_of_week
-
-    def _next_wall_time(self, wall: dt.datetime) -> dt.datetime:
-        """The first matching wall-clock minute after ``wall`` (naive in, naive out)."""
-        t = wall.replace(second=0, microsecond=0) + _MINUTE
-        last_year = t.year + _SEARCH_YEARS
-        while t.year <= last_year:
-            if t.month not in self.month_of_year:
-                t = (t.replace(day=1) + dt.timedelta(days=32)).replace(day=1, hour=0, minute=0)
-            elif not self._day_matches(t):
-                t = t.replace(hour=0, minute=0) + _DAY
-            elif t.hour not in self.hour:
-                later = [h for h in self._hours if h > t.hour]
-                t = (
-                    t.replace(hour=later[0], minute=0)
-                    if later
-                    else t.replace(hour=0, minute=0) + _DAY
-                )
-            elif t.minute not in self.minute:
-                later = [m for m in self._minutes if m > t.minute]
-                t = t.replace(minute=later[0]) if later else t.replace(minute=0) + _HOUR
-            else:
-                return t
-        raise ValueError(f"{self!r} never runs")  # pragma: no cover - rejected at init
 
     def __repr__(self) -> str:
         return (
@@ -421,34 +296,6 @@ class crontab(BaseSchedule):
     @property
     def _fields(self) -> tuple[frozenset[int], ...]:
         return (self.minute, self.hour, self.day_of_week, self.day_of_month, self.month_of_year)
-
-
-def _instants(wall: dt.datetime, tz: dt.tzinfo, *, first_only: bool) -> list[dt.datetime]:
-    """The UTC instants at which the clock in ``tz`` shows ``wall``.
-
-    Two when clocks go back over it, none when they jump over it. With ``first_only``,
-    the first of two, and for a skipped time the first instant after the jump.
-    """
-    candidates = {wall.replace(tzinfo=tz, fold=fold).astimezone(UTC) for fold in (0, 1)}
-    shown = sorted(c for c in candidates if c.astimezone(tz).replace(tzinfo=None) == wall)
-    if not first_only:
-        return shown
-    if shown:
-        return shown[:1]
-    # Skipped: the jump happens between the two readings; find it to the second.
-    low, high = int(min(candidates).timestamp()), int(max(candidates).timestamp())
-    while high - low > 1:
-        middle = (low + high) // 2
-        moment = dt.datetime.fromtimestamp(middle, UTC)
-        if moment.astimezone(tz).replace(tzinfo=None) >= wall:
-            high = middle
-        else:
-            low = middle
-    return [dt.datetime.fromtimestamp(high, UTC)]
-
-
-def _first_instant(wall: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    return _instants(wall, tz, first_only=True)[0]
 
 
 class solar(BaseSchedule):
