@@ -38,6 +38,9 @@ class ScheduleEntry:
         options: ``apply_async`` options of each call (queue, priority, expires ...).
         relative: For an interval given as a number or timedelta, round runs to its unit.
         app: The app (its time zone is used by crontabs).
+
+    Raises:
+        TypeError: the schedule is of another kind (such as a ``celery.schedules`` one).
     """
 
     __slots__ = (
@@ -71,6 +74,11 @@ class ScheduleEntry:
         self.args: tuple[Any, ...] = tuple(args or ())
         self.kwargs: dict[str, Any] = dict(kwargs or {})
         self.options: dict[str, Any] = dict(options or {})
+        if not isinstance(schedule, BaseSchedule | int | float | dt.timedelta | None):
+            raise TypeError(
+                "the schedule must be seconds, a timedelta, or a schedule from "
+                f"celeriac.schedules (schedule, crontab, solar), not {schedule!r}"
+            )
         self.schedule: BaseSchedule | None = maybe_schedule(schedule, relative, app)
         self.last_run_at = last_run_at
         self.total_run_count = total_run_count or 0
@@ -90,7 +98,10 @@ class ScheduleEntry:
         if not item.get("task") or item.get("schedule") is None:
             raise ImproperlyConfigured(f"beat_schedule entry {name!r} needs a task and a schedule")
         fields = {key: item[key] for key in _ENTRY_KEYS if key in item}
-        return cls(name=name, app=app, **fields)
+        try:
+            return cls(name=name, app=app, **fields)
+        except TypeError as exc:
+            raise ImproperlyConfigured(f"beat_schedule entry {name!r}: {exc}") from exc
 
     def with_run(self, last_run_at: dt.datetime, total_run_count: int) -> ScheduleEntry:
         """A copy with this run state."""

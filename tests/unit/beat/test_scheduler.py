@@ -141,6 +141,14 @@ def test_bad_beat_schedule_items_are_configuration_errors(app: Celery, clock: Fa
         make(app, clock)
 
 
+def test_celery_schedule_objects_are_refused(app: Celery, clock: FakeClock) -> None:
+    from celery.schedules import crontab as celery_crontab  # type: ignore[import-untyped]
+
+    app.conf.beat_schedule = {"x": {"task": "beatapp.tick", "schedule": celery_crontab()}}
+    with pytest.raises(ImproperlyConfigured, match=r"'x'.*celeriac.schedules"):
+        make(app, clock)
+
+
 def test_add_and_remove_at_run_time(app: Celery, clock: FakeClock) -> None:
     scheduler = make(app, clock)
     scheduler.add(name="added", task="beatapp.tick", schedule=2, args=(9,))
