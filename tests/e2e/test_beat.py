@@ -145,6 +145,38 @@ def test_beat_sends_every_second_and_the_worker_runs_it(
     assert 4.0 < runs[-1][0] - runs[0][0] < 9.0
 
 
+def _worker_has_beat_option() -> bool:
+    from click.testing import CliRunner
+
+    from celeriac.cli.main import main
+
+    return "--beat" in CliRunner().invoke(main, ["worker", "--help"]).output
+
+
+@pytest.mark.skipif(not _worker_has_beat_option(), reason="celeriac worker -B is not wired yet")
+def test_worker_with_embedded_beat(runs_file: Path, start_worker: Any, project_dir: Path) -> None:
+    schedule = project_dir / "embedded-schedule"
+    worker = start_worker(
+        "-P",
+        "solo",
+        "-I",
+        "proj.beatjobs",
+        "-B",
+        "-s",
+        str(schedule),
+        "--scheduler",
+        "celeriac.beat:PersistentScheduler",
+        global_args=["--config", "proj.beatconfig"],
+    )
+    assert wait_until(lambda: len(read_runs(runs_file)) >= 4, timeout=30), worker.output
+    assert worker.stop() == 0
+    runs = read_runs(runs_file)
+    assert all(0.5 < gap < 2.5 for gap in gaps(runs[:4])), gaps(runs)
+    # Runs sent just before the worker stopped may be left in the queue.
+    assert len(runs) <= total_run_count(schedule)
+    assert len({task_id for _, task_id in runs}) == len(runs)
+
+
 def total_run_count(schedule: Path) -> int:
     with sqlite3.connect(schedule) as conn:
         row = conn.execute("SELECT total_run_count FROM beat_state WHERE name = 'record'")
