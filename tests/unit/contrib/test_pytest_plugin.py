@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -18,6 +19,11 @@ from celeriac.worker.worker import Worker
 @shared_task
 def shared_mul(x: int, y: int) -> int:
     return x * y
+
+
+@shared_task
+def shared_pid() -> int:
+    return os.getpid()
 
 
 class CustomTask(Task[Any, Any]):
@@ -137,6 +143,25 @@ class TestOverriddenFixtures:
         assert "tests.unit.contrib.included_tasks" in sys.modules
         triple = celery_app.tasks["tests.unit.contrib.included_tasks.triple"]
         assert triple.delay(5).get(timeout=10) == 15
+
+
+class TestPreforkPool:
+    """Prefork children are processes: broker and results must live outside the test's."""
+
+    @pytest.fixture
+    def celery_config(self, tmp_path: Path) -> dict[str, Any]:
+        return {
+            "broker_url": f"sqlite:///{tmp_path / 'broker.sqlite3'}",
+            "result_backend": f"sqlite:///{tmp_path / 'results.sqlite3'}",
+        }
+
+    @pytest.fixture
+    def celery_worker_pool(self) -> str:
+        return "prefork"
+
+    def test_tasks_run_in_child_processes(self, celery_worker: Worker) -> None:
+        # A module-level task: children know the tasks registered before they forked.
+        assert shared_pid.delay().get(timeout=10) != os.getpid()
 
 
 class TestAppTrap:
