@@ -16,10 +16,10 @@ __all__ = ["events"]
 @click.option("-d", "--dump", is_flag=True, help="Dump events to stdout.")
 @click.pass_obj
 def events(obj: CLIContext, dump: bool) -> None:
-    """Watch the cluster's events: a full-screen monitor, or ``--dump`` for one line each.
+    """Watch the cluster's events: a full-screen monitor, or --dump for one line each.
 
-    Monitor keys: up/down (j/k) select a task, Enter shows its details, r revokes it,
-    t terminates it, c clears the list, q quits.
+    Monitor keys: up/down (j/k, PgUp/PgDn) select a task, Enter shows its details,
+    r revokes it, t terminates it, c clears the list, q quits.
     """
     if dump:
         _dump(obj)

@@ -19,6 +19,7 @@ from celeriac.events.state import Task, Worker
 __all__ = [
     "Column",
     "abbr",
+    "by_status",
     "clean",
     "column_widths",
     "detail_lines",
@@ -28,6 +29,7 @@ __all__ = [
     "outcome",
     "summary",
     "worker_line",
+    "workers_title",
 ]
 
 ELLIPSIS = "..."
@@ -36,24 +38,32 @@ UUID_WIDTH = 36
 
 @dataclass(frozen=True, slots=True)
 class Column:
-    """One column of the task list: its title, smallest useful width and share of spare room."""
+    """One column of the task list and how it grows with the terminal.
+
+    Attributes:
+        title: The heading.
+        minimum: The narrowest it is shown.
+        comfortable: The width it grows to first, before the uuid gets its 36 cells.
+        weight: Its share of the room left after that.
+    """
 
     title: str
     minimum: int
+    comfortable: int
     weight: int
 
 
 _COLUMNS = (
-    Column("STATE", 8, 0),
-    Column("NAME", 8, 3),
-    Column("UUID", 8, 0),
-    Column("ARGS", 6, 2),
-    Column("RESULT/RUNTIME", 10, 2),
-    Column("WORKER", 8, 1),
-    Column("TIME", 8, 0),
+    Column("STATE", 8, 8, 0),
+    Column("NAME", 8, 20, 3),
+    Column("UUID", 8, 8, 0),
+    Column("ARGS", 6, 10, 2),
+    Column("RESULT", 10, 16, 2),
+    Column("WORKER", 8, 12, 1),
+    Column("TIME", 8, 8, 0),
 )
 # Columns given up, in this order, when the terminal is too narrow for all of them.
-_DROP_ORDER = ("ARGS", "WORKER", "TIME", "RESULT/RUNTIME", "UUID")
+_DROP_ORDER = ("ARGS", "WORKER", "TIME", "RESULT", "UUID")
 # Task fields the details view lists first; the rest follow in the model's order.
 _DETAIL_FIRST = ("uuid", "name", "state", "worker", "args", "kwargs", "result", "exception")
 _DETAIL_TIMES = ("sent", "received", "started", "succeeded", "failed", "retried", "revoked")
@@ -88,6 +98,14 @@ def column_widths(width: int) -> list[tuple[Column, int]]:
         columns = [column for column in columns if column.title != title]
     sizes = {column.title: column.minimum for column in columns}
     spare = max(0, width - _needed(columns))
+    wanted = {c.title: c.comfortable - c.minimum for c in columns if c.comfortable > c.minimum}
+    if wanted:
+        room = min(spare, sum(wanted.values()))
+        grown = {title: room * want // sum(wanted.values()) for title, want in wanted.items()}
+        grown["NAME"] = grown.get("NAME", 0) + room - sum(grown.values())
+        for title, grow in grown.items():
+            sizes[title] += grow
+        spare -= room
     if "UUID" in sizes:
         grow = min(spare, UUID_WIDTH - sizes["UUID"])
         sizes["UUID"] += grow
@@ -135,12 +153,13 @@ def outcome(task: Task, now: float) -> str:
 
 def format_row(task: Task, columns: Sequence[tuple[Column, int]], now: float) -> str:
     """One task as a line of the list."""
+    uuid_width = next((size for column, size in columns if column.title == "UUID"), 0)
     values = {
         "STATE": task.state,
         "NAME": clean(task.name or "?"),
-        "UUID": task.uuid,
+        "UUID": task.uuid[:uuid_width],  # a cut uuid is a usable prefix: no ellipsis
         "ARGS": clean(task.args) if task.args is not None else "",
-        "RESULT/RUNTIME": outcome(task, now),
+        "RESULT": outcome(task, now),
         "WORKER": task.worker.hostname if task.worker else "",
         "TIME": format_time(task.timestamp),
     }
@@ -159,6 +178,16 @@ def worker_line(worker: Worker) -> str:
     if worker.sw_ident:
         parts.append(f"{worker.sw_ident} {worker.sw_ver or ''}".strip())
     return "  ".join(parts)
+
+
+def by_status(workers: Sequence[Worker]) -> list[Worker]:
+    """Online workers first, then offline ones, each by hostname."""
+    return sorted(workers, key=lambda worker: (not worker.alive, worker.hostname))
+
+
+def workers_title(seen: int, shown: int) -> str:
+    """``Workers``, or ``Workers (5 of 9 shown)`` when the panel is too small for all."""
+    return f"Workers ({shown} of {seen} shown)" if shown < seen else "Workers"
 
 
 def summary(event_count: int, task_count: int, workers: Sequence[Worker]) -> str:

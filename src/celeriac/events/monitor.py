@@ -265,10 +265,11 @@ class CursesMonitor:
         for line, task in enumerate(self.tasks[self.list_offset : self.list_offset + rows]):
             self._draw_row(screen, 2 + line, task, columns, now)
         top = height - 3 - max(1, shown_workers)
-        put(screen, top, 0, "Workers".ljust(width), curses.A_BOLD | curses.A_UNDERLINE)
+        title = fmt.workers_title(len(workers), shown_workers)
+        put(screen, top, 0, title.ljust(width), curses.A_BOLD | curses.A_UNDERLINE)
         if not workers:
             put(screen, top + 1, 1, "No workers seen yet.")
-        for line, worker in enumerate(workers[:shown_workers]):
+        for line, worker in enumerate(fmt.by_status(workers)[:shown_workers]):
             attr = self._colors.get(states.SUCCESS if worker.alive else states.FAILURE, 0)
             put(screen, top + 1 + line, 1, fmt.worker_line(worker), attr)
 

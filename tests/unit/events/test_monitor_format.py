@@ -10,6 +10,7 @@ import pytest
 from celeriac.events import State
 from celeriac.events._monitor_format import (
     abbr,
+    by_status,
     clean,
     column_widths,
     detail_lines,
@@ -19,6 +20,7 @@ from celeriac.events._monitor_format import (
     outcome,
     summary,
     worker_line,
+    workers_title,
 )
 from celeriac.events.state import Task, Worker
 
@@ -57,9 +59,9 @@ def test_narrow_screens_give_up_args_then_worker_then_time() -> None:
     def titles(width: int) -> list[str]:
         return [column.title for column, _ in column_widths(width)]
 
-    assert titles(120) == ["STATE", "NAME", "UUID", "ARGS", "RESULT/RUNTIME", "WORKER", "TIME"]
-    assert titles(60) == ["STATE", "NAME", "UUID", "RESULT/RUNTIME", "WORKER", "TIME"]
-    assert titles(45) == ["STATE", "NAME", "UUID", "RESULT/RUNTIME"]
+    assert titles(120) == ["STATE", "NAME", "UUID", "ARGS", "RESULT", "WORKER", "TIME"]
+    assert titles(60) == ["STATE", "NAME", "UUID", "RESULT", "WORKER", "TIME"]
+    assert titles(45) == ["STATE", "NAME", "UUID", "RESULT"]
     assert titles(20) == ["STATE", "NAME"]
 
 
@@ -67,6 +69,13 @@ def test_a_wide_screen_shows_the_whole_uuid() -> None:
     sizes = dict((column.title, size) for column, size in column_widths(120))
     assert sizes["UUID"] == 36
     assert sizes["NAME"] > sizes["WORKER"]
+
+
+def test_a_narrow_uuid_column_shows_the_uuid_prefix() -> None:
+    columns = column_widths(79)
+    assert dict((column.title, size) for column, size in columns)["UUID"] == 8
+    row = format_row(task_from({"type": "task-received", "name": "proj.add"}), columns, 0.0)
+    assert row.split()[:3] == ["RECEIVED", "proj.add", UUID[:8]]
 
 
 def test_format_time_is_local_hh_mm_ss() -> None:
@@ -95,7 +104,7 @@ def test_format_row_lines_up_with_the_header() -> None:
     assert len(row) == len(header)
     assert row.split()[:4] == ["SUCCESS", "proj.add", UUID, "(2,"]
     assert row.index("w1@box") == header.index("WORKER")
-    assert row.index("4 (0.50s)") == header.index("RESULT/RUNTIME")
+    assert row.index("4 (0.50s)") == header.index("RESULT")
     assert row.rstrip().endswith(format_time(1000.0))
 
 
@@ -109,6 +118,15 @@ def test_worker_line_and_summary() -> None:
     gone.update({"type": "worker-offline"})
     assert worker_line(gone) == "OFFLINE  w2@box"
     assert summary(12, 3, [worker, gone]) == "events: 12  tasks: 3  workers: 1/2 online"
+
+
+def test_workers_panel_lists_online_workers_first() -> None:
+    workers = [Worker(name) for name in ("c@box", "b@box", "a@box")]
+    for worker in workers[:2]:
+        worker.update({"type": "worker-online"})
+    assert [w.hostname for w in by_status(workers)] == ["b@box", "c@box", "a@box"]
+    assert workers_title(3, 3) == "Workers"
+    assert workers_title(9, 5) == "Workers (5 of 9 shown)"
 
 
 def test_details_list_every_field_then_the_traceback() -> None:
