@@ -146,7 +146,13 @@ class TimeLimitExceeded(TaskError):
 
 
 class SoftTimeLimitExceeded(TaskError):
-    """The task's soft time limit was exceeded (raised inside the task)."""
+    """The task's soft time limit was exceeded (raised inside the task).
+
+    Attributes:
+        limit: The limit in seconds, when the pool that raised it knows it.
+    """
+
+    limit: float | None = None
 
 
 class WorkerLostError(TaskError):

@@ -10,7 +10,7 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
-from celeriac import _state
+from celeriac import _state, signals
 from celeriac.app.builtins import register_builtins
 from celeriac.app.config import Settings, environment_variable
 from celeriac.app.discovery import PackageSource, discover_tasks
@@ -99,9 +99,18 @@ class Celery:
 
     # -- configuration --------------------------------------------------------------
 
-    def config_from_object(self, obj: Any, namespace: str | None = None, **_: Any) -> None:
-        """Load settings from an object, module, or import path."""
-        self.conf.config_from_object(obj, namespace=namespace)
+    def config_from_object(
+        self, obj: Any, namespace: str | None = None, silent: bool = False, **_: Any
+    ) -> None:
+        """Load settings from an object, module, or import path.
+
+        With ``silent``, a module that cannot be imported is ignored (as in Celery).
+        """
+        try:
+            self.conf.config_from_object(obj, namespace=namespace)
+        except ImproperlyConfigured:
+            if not silent or not isinstance(obj, str):
+                raise
         self._forget_engines()
 
     def config_from_envvar(self, variable_name: str, silent: bool = False, **_: Any) -> bool:
@@ -222,6 +231,7 @@ class Celery:
         """
         for packages, related_name in self._discoveries:
             discover_tasks(packages, related_name)
+        signals.import_modules.send(sender=self)
         for module_name in [*self.conf.imports, *self.conf.include]:
             importlib.import_module(module_name)
 

@@ -142,6 +142,8 @@ class Settings(MutableMapping[str, Any]):
         None,
         list,
         tuple,
+        set,
+        frozenset,
         _NONE,
         old="RESULT_ACCEPT_CONTENT",
         doc="Content types accepted when reading results.",
@@ -197,6 +199,8 @@ class Settings(MutableMapping[str, Any]):
         ["json"],
         list,
         tuple,
+        set,
+        frozenset,
         old="CELERY_ACCEPT_CONTENT",
         doc="Content types (or serializer names) a worker accepts.",
     )
@@ -363,6 +367,12 @@ class Settings(MutableMapping[str, Any]):
         _NONE,
         old="CELERY_REJECT_ON_WORKER_LOST",
         doc="Requeue an acks_late task whose pool child died, instead of failing it.",
+    )
+    worker_send_task_events: Setting[bool] = setting(
+        False, old="CELERY_SEND_EVENTS", doc="Send task events (as -E does)."
+    )
+    worker_enable_remote_control: Setting[bool] = setting(
+        True, old="CELERY_ENABLE_REMOTE_CONTROL", doc="Answer inspect and control commands."
     )
     # -- time --------------------------------------------------------------------
     timezone: Setting[str | None] = setting(

@@ -116,6 +116,13 @@ COMMANDS: dict[str, RemoteCommand] = {
             signature="[id1 [id2 [... [idN]]]]",
         ),
         RemoteCommand("shutdown", "control", "Shutdown worker(s)."),
+        RemoteCommand("enable_events", "control", "Tell worker(s) to send task-related events."),
+        RemoteCommand(
+            "disable_events", "control", "Tell worker(s) to stop sending task-related events."
+        ),
+        RemoteCommand(
+            "heartbeat", "control", "Tell worker(s) to send event heartbeat immediately."
+        ),
         RemoteCommand(
             "time_limit",
             "control",

@@ -107,6 +107,18 @@ def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     help="Pool implementation.",
 )
 @click.option(
+    "-E",
+    "--task-events",
+    "--events",
+    "task_events",
+    cls=GroupedOption,
+    help_group="Pool Options",
+    is_flag=True,
+    default=None,
+    help="Send task-related events that can be captured by monitors like celeriac events "
+    "and the dashboard.",
+)
+@click.option(
     "--max-tasks-per-child",
     cls=GroupedOption,
     help_group="Pool Options",
@@ -177,6 +189,22 @@ def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     callback=comma_list,
     help="Extra modules to import.",
 )
+@click.option(
+    "--without-heartbeat",
+    cls=GroupedOption,
+    help_group="Features",
+    is_flag=True,
+    help="Send no worker-heartbeat events (monitors then see the worker as offline).",
+)
+@click.option(
+    "--heartbeat-interval",
+    cls=GroupedOption,
+    help_group="Features",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds between worker-heartbeat events.",
+)
 @click.pass_obj
 def worker(
     obj: CLIContext,
@@ -195,6 +223,9 @@ def worker(
     queues: list[str],
     exclude_queues: list[str],
     include: list[str],
+    task_events: bool | None,
+    without_heartbeat: bool,
+    heartbeat_interval: float,
 ) -> None:
     """Start a worker."""
     from celeriac.worker.worker import Worker
@@ -216,6 +247,8 @@ def worker(
             max_memory_per_child=max_memory_per_child,
             purge=purge,
             include=include,
+            task_events=task_events,
+            heartbeat_interval=None if without_heartbeat else heartbeat_interval,
         )
         node.load_tasks()
         obj.echo(node.banner())

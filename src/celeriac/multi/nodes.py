@@ -148,7 +148,7 @@ def _nodename(word: str, prefix: str, suffix: str) -> tuple[str, str]:
     return word, f"{prefix}{word}@{suffix}" if suffix else f"{prefix}{word}"
 
 
-@dataclass
+@dataclass(eq=False)
 class Node:
     """One worker node: its name, options and command line."""
 

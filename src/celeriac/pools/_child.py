@@ -37,7 +37,6 @@ import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-from celeriac import _state
 from celeriac.exceptions import SoftTimeLimitExceeded
 
 __all__ = [
@@ -292,13 +291,10 @@ _soft_limit: list[float] = []
 
 
 def _soft_time_limit_exceeded(signum: int, frame: Any) -> None:
-    running = _state.current_task_and_request()
-    if running is not None and _soft_limit:
-        task, request = running
-        logger.warning(
-            "Soft time limit (%ss) exceeded for %s[%s]", _soft_limit[0], task.name, request.id
-        )
-    raise SoftTimeLimitExceeded()
+    # The task's own code logs it (worker/execute.py): a pool knows jobs, not tasks.
+    exc = SoftTimeLimitExceeded()
+    exc.limit = _soft_limit[0] if _soft_limit else None
+    raise exc
 
 
 def _serve(

@@ -42,7 +42,7 @@ def banner(
         f".> transport:   {mask_url(app.broker_url)}",
         f".> results:     {mask_url(results) if results else 'disabled://'}",
         f".> concurrency: {concurrency} ({pool_name})",
-        f".> task events: {'ON' if events else 'OFF'}",
+        f".> task events: {'ON' if events else 'OFF (enable -E to monitor tasks in this worker)'}",
         "",
         "[queues]",
     ]

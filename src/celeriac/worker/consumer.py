@@ -14,6 +14,8 @@ import collections
 import contextlib
 import functools
 import logging
+import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +30,9 @@ from celeriac.exceptions import (
 )
 from celeriac.protocol import TaskMessage, parse_task_message
 from celeriac.worker.execute import INVALID, Outcome
+from celeriac.worker.hooks import Hook, run_hooks
+from celeriac.worker.revokes import Revocations
+from celeriac.worker.workflow import fail_lost_task
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -39,12 +44,14 @@ logger = logging.getLogger(__name__)
 
 
 class _Job:
-    __slots__ = ("acked", "delivery", "message")
+    __slots__ = ("acked", "delivery", "message", "time_start", "worker_pid")
 
     def __init__(self, delivery: Delivery, message: TaskMessage) -> None:
         self.delivery = delivery
         self.message = message
         self.acked = False
+        self.time_start: float | None = None
+        self.worker_pid: int | None = None
 
 
 class Consumer:
@@ -60,6 +67,8 @@ class Consumer:
         time_limit: Hard time limit for tasks that set none (seconds).
         soft_time_limit: Soft time limit for tasks that set none (seconds).
         fetch_timeout: Seconds one fetch waits before the loop looks around again.
+        hooks: Called around each task (events, statistics, signals), in order.
+        revoked: Task ids to refuse.
     """
 
     def __init__(
@@ -73,6 +82,8 @@ class Consumer:
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
         fetch_timeout: float = 1.0,
+        hooks: Sequence[Hook] = (),
+        revoked: Revocations | None = None,
     ) -> None:
         self.app = app
         self.pool = pool
@@ -82,6 +93,8 @@ class Consumer:
         self.time_limit = time_limit
         self.soft_time_limit = soft_time_limit
         self.fetch_timeout = fetch_timeout
+        self.hooks = list(hooks)
+        self.revoked = revoked if revoked is not None else Revocations()
         self.accept = serialization.resolve_accept(app.conf.accept_content)
         self.dead_letter_queue = DEAD_LETTER_QUEUE
         self.reserved: collections.deque[_Job] = collections.deque()
@@ -209,10 +222,9 @@ class Consumer:
             await asyncio.to_thread(self.app.backend.mark_as_failure, task_id, NotRegistered(name))
             self._acks.append(delivery)
             return
-        if task_message.expires is not None and task_message.expires <= self.app.now():
-            logger.info("Task %s[%s] expired, not running", name, task_id)
-            await asyncio.to_thread(self.app.backend.mark_as_revoked, task_id, "expired")
-            self._acks.append(delivery)
+        expired = task_message.expires is not None and task_message.expires <= self.app.now()
+        if expired or task_id in self.revoked:
+            await self._refuse(delivery, task_message, expired=expired)
             return
         eta = task_message.eta
         if eta is not None and eta > self.app.now() and self.app.broker.supports_eta:
@@ -226,6 +238,15 @@ class Consumer:
             self._acks.append(delivery)
             return
         self.reserved.append(_Job(delivery, task_message))
+        run_hooks(self.hooks, "on_received", task_message)
+
+    async def _refuse(self, delivery: Delivery, message: TaskMessage, *, expired: bool) -> None:
+        """Do not run a revoked or expired task: record REVOKED and ack its message."""
+        reason = "expired" if expired else "revoked"
+        logger.info("Task %s[%s] %s, not running", message.name, message.id, reason)
+        await asyncio.to_thread(self.app.backend.mark_as_revoked, message.id, reason)
+        self._acks.append(delivery)
+        run_hooks(self.hooks, "on_revoked", message, expired=expired)
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
         task_id = (
@@ -253,6 +274,9 @@ class Consumer:
     async def _dispatch(self) -> None:
         while self.reserved and len(self.active) < self.pool.limit and not self._stopping:
             job = self.reserved.popleft()
+            if job.message.id in self.revoked:  # revoked while it waited here
+                await self._refuse(job.delivery, job.message, expired=False)
+                continue
             if not self._acks_late(job):
                 job.acked = True
                 self._acks.append(job.delivery)
@@ -260,6 +284,9 @@ class Consumer:
                     await self._flush_acks()
             self.active[id(job)] = job
             self._idle.clear()
+            job.time_start = time.time()
+            job.worker_pid = None if self.pool.is_supervising else os.getpid()
+            run_hooks(self.hooks, "on_started", job.message)
             hard, soft = self._time_limits(job.message)
             self.pool.submit(
                 (job.message, job.delivery.delivery_info),
@@ -290,6 +317,7 @@ class Consumer:
     def _finished(self, job: _Job, outcome: Outcome | None, error: BaseException | None) -> None:
         self.active.pop(id(job), None)
         self.processed += 1
+        run_hooks(self.hooks, "on_finished", job.message, outcome, error)
         if error is not None and not self._lost(job, error):
             logger.error(
                 "Pool job for %s[%s] crashed: %r",
@@ -331,7 +359,17 @@ class Consumer:
             return True
         else:
             logger.error("Task handler raised error: %r", error, extra={"task_id": task_id})
-        self._loop_task(asyncio.to_thread(self.app.backend.mark_as_failure, task_id, error))
+        self._loop_task(
+            asyncio.to_thread(
+                fail_lost_task,
+                self.app,
+                job.message,
+                job.delivery.delivery_info,
+                self.hostname,
+                self.accept,
+                error,
+            )
+        )
         return True
 
     def _reject_on_worker_lost(self, job: _Job) -> bool:

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 from celeriac import _state, states
 from celeriac._internal.exception_codec import exception_from_dict, exception_to_dict
 from celeriac.app.task import Context, Task
-from celeriac.exceptions import DecodeError, Ignore, NotRegistered, Reject, Retry
+from celeriac.exceptions import (
+    DecodeError,
+    Ignore,
+    NotRegistered,
+    Reject,
+    Retry,
+    SoftTimeLimitExceeded,
+)
 from celeriac.protocol import TaskMessage, safe_repr
 from celeriac.result import EagerResult
 from celeriac.worker.workflow import (
@@ -159,6 +166,10 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
         return Outcome(states.REJECTED, exception=exc, runtime=_since(started), requeue=exc.requeue)
     except Exception as exc:
         tb = traceback_module.format_exc()
+        if isinstance(exc, SoftTimeLimitExceeded):
+            logger.warning(
+                "Soft time limit (%ss) exceeded for %s[%s]", exc.limit, task.name, task_id
+            )
         logger.error(
             "Task %s[%s] raised unexpected: %r",
             task.name,

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,9 @@ from celeriac.serialization import resolve_accept
 from celeriac.worker.banner import banner
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.execute import run_task
+from celeriac.worker.hooks import EventsHook, Hook, SignalsHook, StatsHook
+from celeriac.worker.node import NodeServices
+from celeriac.worker.revokes import Revocations
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -59,6 +63,8 @@ class Worker:
         purge: Delete waiting messages of the consumed queues before starting.
         include: Extra modules to import (``-I``).
         retry_interval: Seconds added to the wait after each failed connection attempt.
+        task_events: Send task events (``-E``); ``worker_send_task_events`` when ``None``.
+        heartbeat_interval: Seconds between heartbeat events; ``None``/0 turns them off.
     """
 
     def __init__(
@@ -79,6 +85,8 @@ class Worker:
         purge: bool = False,
         include: Sequence[str] = (),
         retry_interval: float = 2.0,
+        task_events: bool | None = None,
+        heartbeat_interval: float | None = 2.0,
     ) -> None:
         self.app = app
         self.hostname = default_nodename(hostname)
@@ -109,6 +117,16 @@ class Worker:
         self.queues = self._select_queues(queues, exclude_queues)
         self.pool: Pool | None = None
         self.consumer: Consumer | None = None
+        self.clock = 0
+        self.started_at = time.monotonic()
+        self.revoked = Revocations()
+        self.stats = StatsHook()
+        self.services = NodeServices(
+            self,
+            task_events=conf.worker_send_task_events if task_events is None else task_events,
+            heartbeat_interval=heartbeat_interval or None,
+            remote_control=conf.worker_enable_remote_control,
+        )
         self._stop_requested = 0
         self._stopped = asyncio.Event()
 
@@ -145,7 +163,7 @@ class Worker:
             queues=self.queues,
             concurrency=pool.concurrency,
             pool_name=pool.name or self.pool_name,
-            events=False,
+            events=self.services.task_events,
         )
 
     async def run(self, on_started: Callable[[], None] | None = None) -> None:
@@ -166,6 +184,11 @@ class Worker:
             logger.warning("Purged %d message(s) from %d queue(s)", removed, len(self.queues))
         pool = self.pool = self._make_pool()
         pool.start()
+        self.started_at = time.monotonic()
+        self.services.open()
+        hooks: list[Hook] = [self.stats, SignalsHook()]
+        if self.services.events is not None:
+            hooks.append(EventsHook(self.services.events))
         self.consumer = Consumer(
             app,
             pool,
@@ -174,8 +197,11 @@ class Worker:
             prefetch_multiplier=self.prefetch_multiplier,
             time_limit=self.time_limit,
             soft_time_limit=self.soft_time_limit,
+            hooks=hooks,
+            revoked=self.revoked,
         )
         self._install_signal_handlers()
+        self.services.start()
         logger.info("%s ready.", self.hostname)
         if on_started is not None:
             on_started()
@@ -211,6 +237,21 @@ class Worker:
                     limit or "inf",
                 )
                 await asyncio.sleep(delay)
+
+    # -- what remote control reads and changes ------------------------------------
+
+    def tick_clock(self) -> int:
+        """Advance the logical clock (once per handled command)."""
+        self.clock += 1
+        return self.clock
+
+    def consumer_accept(self) -> frozenset[str]:
+        """The content types this worker decodes."""
+        return resolve_accept(self.app.conf.accept_content)
+
+    def revoke(self, task_ids: Sequence[str]) -> None:
+        """Refuse these task ids from now on."""
+        self.revoked.add(task_ids)
 
     # -- stop -------------------------------------------------------------------------
 
@@ -255,6 +296,7 @@ class Worker:
                 await consumer.drain()
         if pool is not None:
             pool.stop(wait=not self.is_cold)
+        await self.services.stop()
         await self.app.broker.aclose()
         self.app.close()
         logger.info("%s stopped.", self.hostname)

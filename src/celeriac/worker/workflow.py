@@ -19,8 +19,15 @@ from celeriac.exceptions import CeleriacError, ChordError
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.app.task import Task
+    from celeriac.protocol import TaskMessage
 
-__all__ = ["record_failure", "report_chord_part", "send_callbacks", "send_errbacks"]
+__all__ = [
+    "fail_lost_task",
+    "record_failure",
+    "report_chord_part",
+    "send_callbacks",
+    "send_errbacks",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +78,34 @@ def record_failure(
         if chained_id:
             backend.mark_as_failure(chained_id, exc, tb, request)
     report_chord_part(app, request, states.FAILURE)
+
+
+def fail_lost_task(
+    app: Celery,
+    message: TaskMessage,
+    delivery_info: dict[str, Any],
+    hostname: str,
+    accept: frozenset[str],
+    error: BaseException,
+) -> None:
+    """Record a task the pool lost (child died, hard time limit) as a failure.
+
+    Like a failure raised by the task: its chain steps fail too, its chord counts the
+    part, and its errbacks run, so nothing waits forever on it.
+    """
+    from celeriac.worker.execute import build_request
+
+    try:
+        args, kwargs, embed = message.decode_body(accept)
+    except CeleriacError:
+        app.backend.mark_as_failure(message.id, error)
+        return
+    request = build_request(
+        message, args, kwargs, embed, hostname=hostname, delivery_info=delivery_info
+    )
+    tb = f"{type(error).__name__}: {error}"
+    record_failure(app, request, error, tb, store_own=True)
+    send_errbacks(app, request, error, tb)
 
 
 def report_chord_part(app: Celery, request: Context, state: str) -> None:

@@ -1,0 +1,158 @@
+"""What happens around each task on the worker's main loop, as an ordered list of hooks.
+
+The consumer calls every hook at the same points (a message received, a task handed to
+the pool, a task finished, a task refused as revoked); events, statistics and signals
+are hooks. A hook that raises is logged and the others still run: a hook can never
+stop the worker.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac import signals, states
+from celeriac.protocol import safe_repr
+
+if TYPE_CHECKING:
+    from celeriac.events.dispatcher import EventDispatcher
+    from celeriac.protocol import TaskMessage
+    from celeriac.worker.execute import Outcome
+
+__all__ = ["EventsHook", "Hook", "SignalsHook", "StatsHook", "run_hooks"]
+
+logger = logging.getLogger(__name__)
+
+
+class Hook:
+    """Base of worker hooks; every method is optional."""
+
+    def on_received(self, message: TaskMessage) -> None:
+        """A task message was accepted and reserved."""
+
+    def on_started(self, message: TaskMessage) -> None:
+        """The task was handed to the pool."""
+
+    def on_finished(
+        self, message: TaskMessage, outcome: Outcome | None, error: BaseException | None
+    ) -> None:
+        """The task finished (``outcome``) or the pool lost it (``error``)."""
+
+    def on_revoked(self, message: TaskMessage, *, expired: bool) -> None:
+        """The task was refused: revoked, or expired before it could run."""
+
+
+def run_hooks(hooks: Sequence[Hook], method: str, *args: Any, **kwargs: Any) -> None:
+    """Call ``method`` on every hook, logging (not raising) what they raise."""
+    for hook in hooks:
+        try:
+            getattr(hook, method)(*args, **kwargs)
+        except Exception:
+            logger.exception("Worker hook %s.%s failed", type(hook).__name__, method)
+
+
+class StatsHook(Hook):
+    """Counts finished tasks by name (``inspect stats`` shows ``total``)."""
+
+    def __init__(self) -> None:
+        self.total: collections.Counter[str] = collections.Counter()
+
+    def on_finished(
+        self, message: TaskMessage, outcome: Outcome | None, error: BaseException | None
+    ) -> None:
+        """Count the task."""
+        self.total[message.name] += 1
+
+
+class EventsHook(Hook):
+    """Sends Celery's task events (batched on ``task.multi``)."""
+
+    def __init__(self, dispatcher: EventDispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._started: dict[str, float] = {}
+
+    def on_received(self, message: TaskMessage) -> None:
+        """``task-received``."""
+        self.dispatcher.send_task_event(
+            "task-received",
+            uuid=message.id,
+            name=message.shadow or message.name,
+            args=message.argsrepr,
+            kwargs=message.kwargsrepr,
+            root_id=message.root_id,
+            parent_id=message.parent_id,
+            retries=message.retries,
+            eta=message.eta.isoformat() if message.eta else None,
+            expires=message.expires.isoformat() if message.expires else None,
+        )
+
+    def on_started(self, message: TaskMessage) -> None:
+        """``task-started``."""
+        self._started[message.id] = time.monotonic()
+        self.dispatcher.send_task_event("task-started", uuid=message.id)
+
+    def on_finished(
+        self, message: TaskMessage, outcome: Outcome | None, error: BaseException | None
+    ) -> None:
+        """``task-succeeded``, ``-failed``, ``-retried`` or ``-rejected``."""
+        started = self._started.pop(message.id, None)
+        if error is not None or outcome is None:
+            self.dispatcher.send_task_event(
+                "task-failed", uuid=message.id, exception=safe_repr(error), traceback=None
+            )
+            return
+        if outcome.state == states.SUCCESS:
+            runtime = outcome.runtime or (time.monotonic() - started if started else 0.0)
+            self.dispatcher.send_task_event(
+                "task-succeeded",
+                uuid=message.id,
+                result=safe_repr(outcome.retval),
+                runtime=runtime,
+            )
+        elif outcome.state == states.FAILURE:
+            self.dispatcher.send_task_event(
+                "task-failed",
+                uuid=message.id,
+                exception=safe_repr(outcome.exception),
+                traceback=outcome.traceback,
+            )
+        elif outcome.state == states.RETRY:
+            self.dispatcher.send_task_event(
+                "task-retried",
+                uuid=message.id,
+                exception=safe_repr(outcome.exception),
+                traceback=outcome.traceback,
+            )
+        elif outcome.state == states.REJECTED:
+            self.dispatcher.send_task_event(
+                "task-rejected", uuid=message.id, requeue=outcome.requeue
+            )
+
+    def on_revoked(self, message: TaskMessage, *, expired: bool) -> None:
+        """``task-revoked``."""
+        self.dispatcher.send_task_event(
+            "task-revoked", uuid=message.id, terminated=False, signum=None, expired=expired
+        )
+
+
+class SignalsHook(Hook):
+    """Sends the main-process task signals (``task_received``, ``task_revoked``)."""
+
+    def on_received(self, message: TaskMessage) -> None:
+        """``task_received``."""
+        if signals.task_received.receivers:
+            signals.task_received.send(sender=None, request=message)
+
+    def on_revoked(self, message: TaskMessage, *, expired: bool) -> None:
+        """``task_revoked``."""
+        if signals.task_revoked.receivers:
+            signals.task_revoked.send(
+                sender=message.name,
+                request=message,
+                terminated=False,
+                signum=None,
+                expired=expired,
+            )
