@@ -67,3 +67,17 @@ def extra(project_dir: Path) -> ModuleType:
     """The test-only tasks of tests/e2e/extra_tasks.py, installed as ``proj.extra``."""
     shutil.copy(EXTRA, project_dir / "proj" / "extra.py")
     return importlib.import_module("proj.extra")
+
+
+def run_celeriac(cwd: Path, *args: str, timeout: float = 60) -> Any:
+    """Run ``python -m celeriac ARGS`` in ``cwd``; the completed process (text output)."""
+    import subprocess
+
+    return subprocess.run(
+        [sys.executable, "-m", "celeriac", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
