@@ -413,6 +413,7 @@ class Settings(MutableMapping[str, Any]):
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         self._values: dict[str, Any] = {}
         self._overrides: dict[str, Any] = {}
+        self._defaults: dict[str, Any] = {}
         if values:
             self.update(values)
 
@@ -432,7 +433,10 @@ class Settings(MutableMapping[str, Any]):
         if key in self._values:
             return self._values[key]
         default = spec.default
-        return default.copy() if isinstance(default, dict | list) else default
+        if isinstance(default, dict | list):
+            # This app's own copy, kept, so ``conf.beat_schedule["x"] = ...`` sticks.
+            default = self._defaults.setdefault(key, default.copy())
+        return default
 
     def __setitem__(self, key: str, value: Any) -> None:
         name = _OLD_NAMES.get(key, key)

@@ -427,3 +427,12 @@ def test_override_wins_over_env(conf: Settings, monkeypatch: pytest.MonkeyPatch)
 def test_override_is_type_checked(conf: Settings) -> None:
     with pytest.raises(ImproperlyConfigured):
         conf.override(worker_concurrency="two")
+
+
+def test_mutating_an_unset_mutable_setting_sticks() -> None:
+    conf = Settings()
+    conf.beat_schedule["every-second"] = {"task": "t", "schedule": 1.0}
+    conf.accept_content.append("pickle")
+    assert conf.beat_schedule == {"every-second": {"task": "t", "schedule": 1.0}}
+    assert conf.accept_content == ["json", "pickle"]
+    assert Settings().accept_content == ["json"]  # other apps keep their own defaults
