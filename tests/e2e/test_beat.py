@@ -145,15 +145,6 @@ def test_beat_sends_every_second_and_the_worker_runs_it(
     assert 4.0 < runs[-1][0] - runs[0][0] < 9.0
 
 
-def _worker_has_beat_option() -> bool:
-    from click.testing import CliRunner
-
-    from celeriac.cli.main import main
-
-    return "--beat" in CliRunner().invoke(main, ["worker", "--help"]).output
-
-
-@pytest.mark.skipif(not _worker_has_beat_option(), reason="celeriac worker -B is not wired yet")
 def test_worker_with_embedded_beat(runs_file: Path, start_worker: Any, project_dir: Path) -> None:
     schedule = project_dir / "embedded-schedule"
     worker = start_worker(

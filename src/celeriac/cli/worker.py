@@ -205,6 +205,30 @@ def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     show_default=True,
     help="Seconds between worker-heartbeat events.",
 )
+@click.option(
+    "-B",
+    "--beat",
+    cls=GroupedOption,
+    help_group="Embedded Beat Options",
+    is_flag=True,
+    help="Also run the periodic task scheduler (celeriac beat) in this worker.",
+)
+@click.option(
+    "-s",
+    "--schedule-filename",
+    "--schedule",
+    "schedule_filename",
+    cls=GroupedOption,
+    help_group="Embedded Beat Options",
+    help="Path to the schedule database if running with the -B option. Defaults to "
+    "celerybeat-schedule.",
+)
+@click.option(
+    "--scheduler",
+    cls=GroupedOption,
+    help_group="Embedded Beat Options",
+    help="Scheduler class to use when running with -B.",
+)
 @click.pass_obj
 def worker(
     obj: CLIContext,
@@ -226,6 +250,9 @@ def worker(
     task_events: bool | None,
     without_heartbeat: bool,
     heartbeat_interval: float,
+    beat: bool,
+    schedule_filename: str | None,
+    scheduler: str | None,
 ) -> None:
     """Start a worker."""
     from celeriac.worker.worker import Worker
@@ -249,6 +276,9 @@ def worker(
             include=include,
             task_events=task_events,
             heartbeat_interval=None if without_heartbeat else heartbeat_interval,
+            beat=beat,
+            schedule_filename=schedule_filename,
+            scheduler=scheduler,
         )
         node.load_tasks()
         obj.echo(node.banner())

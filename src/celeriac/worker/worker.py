@@ -34,6 +34,7 @@ from celeriac.worker.revokes import Revocations
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
+    from celeriac.beat.embedded import EmbeddedBeat
     from celeriac.brokers.base import Broker
 
 __all__ = ["Worker"]
@@ -65,6 +66,9 @@ class Worker:
         retry_interval: Seconds added to the wait after each failed connection attempt.
         task_events: Send task events (``-E``); ``worker_send_task_events`` when ``None``.
         heartbeat_interval: Seconds between heartbeat events; ``None``/0 turns them off.
+        beat: Also run the periodic-task scheduler (``-B``).
+        schedule_filename: Beat's schedule file (``-s``).
+        scheduler: Beat's scheduler class path (``--scheduler``).
     """
 
     def __init__(
@@ -87,6 +91,9 @@ class Worker:
         retry_interval: float = 2.0,
         task_events: bool | None = None,
         heartbeat_interval: float | None = 2.0,
+        beat: bool = False,
+        schedule_filename: str | None = None,
+        scheduler: str | None = None,
     ) -> None:
         self.app = app
         self.hostname = default_nodename(hostname)
@@ -127,6 +134,12 @@ class Worker:
             heartbeat_interval=heartbeat_interval or None,
             remote_control=conf.worker_enable_remote_control,
         )
+        self.beat: EmbeddedBeat | None = None
+        if beat:
+            from celeriac.beat.embedded import EmbeddedBeat
+
+            # Built now, so a bad --scheduler fails before anything starts.
+            self.beat = EmbeddedBeat(app, schedule_filename, scheduler)
         self._stop_requested = 0
         self._stopped = asyncio.Event()
 
@@ -202,6 +215,8 @@ class Worker:
         )
         self._install_signal_handlers()
         self.services.start()
+        if self.beat is not None:  # after the pool: no child forks while beat's thread runs
+            self.beat.start()
         logger.info("%s ready.", self.hostname)
         if on_started is not None:
             on_started()
@@ -280,6 +295,8 @@ class Worker:
         return self._stop_requested > 1
 
     async def _shutdown(self) -> None:
+        if self.beat is not None:  # first: stopping it hands its lease over at once
+            await asyncio.to_thread(self.beat.stop)
         consumer, pool = self.consumer, self.pool
         if consumer is not None:
             await consumer.release(include_active=False)
