@@ -13,6 +13,7 @@ The one rule every engine enforces inside ``set``: a value written with
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from abc import ABC, abstractmethod
@@ -241,6 +242,29 @@ class ResultBackend(ABC):
         if meta.get("status") in states.EXCEPTION_STATES and is_exception_dict(meta.get("result")):
             meta["result"] = exception_from_dict(meta["result"])
         return meta
+
+    async def await_for(
+        self, task_id: str, timeout: float | None = None, interval: float | None = None
+    ) -> dict[str, Any]:
+        """Wait for ``task_id`` from an event loop, without blocking it.
+
+        Each read runs in a thread; between reads the loop is free. Reads start 5 ms
+        apart and back off to ``interval`` (the backend's poll interval by default).
+
+        Raises:
+            TimeoutError: ``timeout`` seconds passed first.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        pause, longest = 0.005, interval or self.poll_interval
+        while True:
+            meta = await asyncio.to_thread(self.get_task_meta, task_id)
+            if meta["status"] in states.READY_STATES:
+                return meta
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("The operation timed out.")
+            wait = pause if deadline is None else min(pause, deadline - time.monotonic())
+            await asyncio.sleep(max(wait, 0.0))
+            pause = min(pause * 2, longest)
 
     def wait_for(
         self, task_id: str, timeout: float | None = None, interval: float | None = None

@@ -8,6 +8,7 @@ no worker, broker or backend code.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections.abc import Iterable
@@ -202,6 +203,19 @@ class Signature(dict[str, Any], Generic[R]):
     def delay(self, *args: Any, **kwargs: Any) -> AsyncResult[R]:
         """Star-argument shortcut for :meth:`apply_async`."""
         return self.apply_async(args, kwargs)
+
+    async def aapply_async(
+        self,
+        args: Iterable[Any] | None = None,
+        kwargs: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Any:
+        """:meth:`apply_async` for ``async`` code: publishing does not block the loop."""
+        return await asyncio.to_thread(self.apply_async, args, kwargs, **options)
+
+    async def adelay(self, *args: Any, **kwargs: Any) -> Any:
+        """:meth:`delay` for ``async`` code."""
+        return await self.aapply_async(args, kwargs)
 
     def apply(
         self, args: Iterable[Any] | None = None, kwargs: dict[str, Any] | None = None, **opts: Any
