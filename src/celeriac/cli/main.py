@@ -31,6 +31,7 @@ COMMANDS = {
     "status": "celeriac.cli.status:status",
     "revoke": "celeriac.cli.revoke:revoke",
     "events": "celeriac.cli.events:events",
+    "dashboard": "celeriac.cli.dashboard:dashboard",
     "multi": "celeriac.cli.multi:multi",
 }
 
