@@ -288,12 +288,22 @@ def _detach(name: str, parent_pid: int, inherited_fds: Iterable[int]) -> None:
 
 #: The soft limit of the job running in this child (read by the SIGALRM handler).
 _soft_limit: list[float] = []
+#: The payload of the job running in this child, and how to name it in logs.
+_current_job: list[Any] = []
+_describe: list[Callable[[Any], str]] = []
+
+
+def describe_jobs_with(describe: Callable[[Any], str] | None) -> None:
+    """Name jobs in this process's (and its future children's) logs with ``describe``."""
+    _describe[:] = [describe] if describe is not None else []
 
 
 def _soft_time_limit_exceeded(signum: int, frame: Any) -> None:
-    # The task's own code logs it (worker/execute.py): a pool knows jobs, not tasks.
+    limit = _soft_limit[0] if _soft_limit else None
+    job = _describe[0](_current_job[0]) if _describe and _current_job else "a job"
+    logger.warning("Soft time limit (%ss) exceeded for %s", limit, job)
     exc = SoftTimeLimitExceeded()
-    exc.limit = _soft_limit[0] if _soft_limit else None
+    exc.limit = limit
     raise exc
 
 
@@ -327,6 +337,7 @@ def _run_one(
 ) -> tuple[Any, BaseException | None]:
     try:
         _soft_limit[:] = [soft_time_limit] if soft_time_limit else []
+        _current_job[:] = [payload]
         if soft_time_limit:
             signal.setitimer(signal.ITIMER_REAL, soft_time_limit)
         try:

@@ -43,10 +43,13 @@ class PoolOptions:
         max_tasks_per_child: Replace a child after it ran this many jobs.
         max_memory_per_child: Replace a child after the job that took its resident
             memory over this many KiB.
+        describe: Names a job's payload in log lines (``proj.add[<id>]``); the pool
+            knows payloads, not what they mean.
     """
 
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
+    describe: Callable[[Any], str] | None = None
 
 
 class Pool(ABC):

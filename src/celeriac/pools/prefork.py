@@ -31,7 +31,13 @@ import time
 from typing import Any, final
 
 from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
-from celeriac.pools._child import FrameReader, dump_frame, send_frame, start_fork_server
+from celeriac.pools._child import (
+    FrameReader,
+    describe_jobs_with,
+    dump_frame,
+    send_frame,
+    start_fork_server,
+)
 from celeriac.pools._records import (
     ChildRecord,
     JobRecord,
@@ -100,6 +106,7 @@ class PreforkPool(Pool):
             OSError: the fork server could not be started.
             RuntimeError: the fork server exited before the children existed.
         """
+        describe_jobs_with(self.options.describe)  # before the fork: children inherit it
         self._server_pid, self._control = start_fork_server(
             self.target,
             max_tasks=self.options.max_tasks_per_child,

@@ -25,7 +25,6 @@ from celeriac.exceptions import (
     NotRegistered,
     Reject,
     Retry,
-    SoftTimeLimitExceeded,
 )
 from celeriac.protocol import TaskMessage, safe_repr
 from celeriac.result import EagerResult
@@ -166,10 +165,6 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
         return Outcome(states.REJECTED, exception=exc, runtime=_since(started), requeue=exc.requeue)
     except Exception as exc:
         tb = traceback_module.format_exc()
-        if isinstance(exc, SoftTimeLimitExceeded):
-            logger.warning(
-                "Soft time limit (%ss) exceeded for %s[%s]", exc.limit, task.name, task_id
-            )
         logger.error(
             "Task %s[%s] raised unexpected: %r",
             task.name,
@@ -203,6 +198,11 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
 
 def _since(started: float) -> float:
     return time.perf_counter() - started
+
+
+def describe_job(job: tuple[TaskMessage, dict[str, Any]]) -> str:
+    """``proj.add[<id>]`` for a pool payload (the pool's log lines use it)."""
+    return f"{job[0].name}[{job[0].id}]"
 
 
 def run_task(

@@ -27,7 +27,7 @@ from celeriac.pools.registry import pool_class
 from celeriac.serialization import resolve_accept
 from celeriac.worker.banner import banner
 from celeriac.worker.consumer import Consumer
-from celeriac.worker.execute import run_task
+from celeriac.worker.execute import describe_job, run_task
 from celeriac.worker.hooks import EventsHook, Hook, SignalsHook, StatsHook
 from celeriac.worker.node import NodeServices
 from celeriac.worker.revokes import Revocations
@@ -115,6 +115,7 @@ class Worker:
             conf.task_soft_time_limit if soft_time_limit is None else soft_time_limit
         )
         self.pool_options = PoolOptions(
+            describe=describe_job,
             max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
             max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
         )
