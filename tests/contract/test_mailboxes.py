@@ -39,3 +39,15 @@ class TestMemoryMailbox(MailboxConformance, EventChannelConformance):
 
         yield make
         MemoryBroker.reset(name)
+
+
+@pytest.mark.redis
+class TestRedisMailbox(MailboxConformance, EventChannelConformance):
+    @pytest.fixture
+    def broker_factory(self, redis_url: str) -> BrokerFactory:
+        from celeriac.brokers.redis import RedisBroker
+
+        def make(*, visibility_timeout: float = 3600.0) -> Broker:
+            return RedisBroker.from_url(redis_url, transport_options={})
+
+        return make

@@ -37,7 +37,14 @@ from celeriac._internal.redis_url import connection_kwargs
 from celeriac._internal.transport_options import float_option
 from celeriac.brokers import _redis_scripts as lua
 from celeriac.brokers._redis_plan import Plan, RetryPolicy, parse_options
-from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery, dead_letter_copy
+from celeriac.brokers.base import (
+    DEAD_LETTER_QUEUE,
+    Broker,
+    Delivery,
+    EventChannel,
+    Mailbox,
+    dead_letter_copy,
+)
 from celeriac.exceptions import BrokerError, OperationalError
 from celeriac.protocol import Message
 
@@ -131,6 +138,18 @@ class RedisBroker(Broker):
 
     def __repr__(self) -> str:
         return f"<RedisBroker {mask_url(self.url)}>"
+
+    def mailbox(self) -> Mailbox:
+        """Celery's pidbox on this Redis (``celery inspect`` reaches celeriac and back)."""
+        from celeriac.brokers._redis_control import RedisMailbox
+
+        return RedisMailbox(url=self.url, connection=self._connection, keys=self.plan.keys)
+
+    def event_channel(self) -> EventChannel:
+        """Celery's ``celeryev`` PUB/SUB on this Redis (``celery events``, Flower)."""
+        from celeriac.brokers._redis_control import RedisEventChannel
+
+        return RedisEventChannel(url=self.url, connection=self._connection, keys=self.plan.keys)
 
     def _sync(self) -> redis.Redis:
         with self._lock:
