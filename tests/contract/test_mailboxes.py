@@ -51,3 +51,15 @@ class TestRedisMailbox(MailboxConformance, EventChannelConformance):
             return RedisBroker.from_url(redis_url, transport_options={})
 
         return make
+
+
+@pytest.mark.amqp
+class TestAmqpMailbox(MailboxConformance, EventChannelConformance):
+    @pytest.fixture
+    def broker_factory(self, amqp_url: str) -> BrokerFactory:
+        from celeriac.brokers.amqp import AmqpBroker
+
+        def make(*, visibility_timeout: float = 3600.0) -> Broker:
+            return AmqpBroker.from_url(amqp_url, transport_options={})
+
+        return make

@@ -44,7 +44,14 @@ from celeriac.brokers._amqp_codec import message_properties
 from celeriac.brokers._amqp_consumer import Leases, delivery_from
 from celeriac.brokers._amqp_routes import Routes
 from celeriac.brokers._amqp_topology import QueueLike, delay_seconds
-from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery, dead_letter_copy
+from celeriac.brokers.base import (
+    DEAD_LETTER_QUEUE,
+    Broker,
+    Delivery,
+    EventChannel,
+    Mailbox,
+    dead_letter_copy,
+)
 from celeriac.exceptions import ImproperlyConfigured, OperationalError
 from celeriac.protocol import Message
 
@@ -143,6 +150,18 @@ class AmqpBroker(Broker):
         if max_priority is None:
             max_priority = self.routes.max_priority
         self.routes = Routes(known, max_priority)
+
+    def mailbox(self) -> Mailbox:
+        """Celery's pidbox on this RabbitMQ (``celery inspect`` reaches celeriac and back)."""
+        from celeriac.brokers._amqp_control import AmqpMailbox
+
+        return AmqpMailbox(self)
+
+    def event_channel(self) -> EventChannel:
+        """Celery's ``celeryev`` topic exchange on this RabbitMQ."""
+        from celeriac.brokers._amqp_control import AmqpEventChannel
+
+        return AmqpEventChannel(self)
 
     def __repr__(self) -> str:
         return f"<AmqpBroker {self.settings.url.split('@')[-1]}>"
