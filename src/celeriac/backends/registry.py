@@ -6,12 +6,11 @@ Every backend class has a ``from_url(url, **options)`` class method taking the
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
+from celeriac._internal.plugins import entry_point_path, load_plugin
 from celeriac.backends.base import ResultBackend
 from celeriac.exceptions import ImproperlyConfigured
 
@@ -33,18 +32,7 @@ _NOT_YET: tuple[str, ...] = ()
 
 
 def _load(path: str) -> type[ResultBackend]:
-    module_name, _, attr = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name == "redis":
-            raise ImproperlyConfigured(
-                "the Redis result backend needs redis-py: pip install 'celeriac[redis]'"
-            ) from exc
-        raise
-    cls = getattr(module, attr)
-    if not (isinstance(cls, type) and issubclass(cls, ResultBackend)):
-        raise ImproperlyConfigured(f"{path} is not a celeriac ResultBackend class")
+    cls: type[ResultBackend] = load_plugin(path, ResultBackend, "result backend")
     return cls
 
 
@@ -62,12 +50,7 @@ def backend_from_url(
     scheme = urlsplit(url).scheme or url.partition(":")[0]
     if not scheme:
         raise ImproperlyConfigured(f"result backend URL {url!r} has no scheme")
-    path = _BUILTIN.get(scheme)
-    if path is None:
-        for entry in entry_points(group="celeriac.result_backends"):
-            if entry.name == scheme:
-                path = entry.value
-                break
+    path = _BUILTIN.get(scheme) or entry_point_path("celeriac.result_backends", scheme)
     if path is None:
         if scheme in _NOT_YET:
             raise ImproperlyConfigured(

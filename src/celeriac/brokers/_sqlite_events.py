@@ -13,8 +13,8 @@ import time
 from typing import Any, final
 
 from celeriac._internal import sqlite as db
+from celeriac.brokers._sqlite_part import SQLitePart
 from celeriac.brokers.base import EventChannel
-from celeriac.exceptions import BrokerError, OperationalError
 from celeriac.serialization import json_dumps, json_loads
 
 __all__ = ["SQLiteEventChannel"]
@@ -36,34 +36,17 @@ _POLL = 0.02
 
 
 @final
-class SQLiteEventChannel(EventChannel):
+class SQLiteEventChannel(SQLitePart, EventChannel):
     """The event channel of :class:`~celeriac.brokers.sqlite.SQLiteBroker`."""
 
+    schema_slot = db.EVENTS_SCHEMA_SLOT
+    schema_version = _SCHEMA_VERSION
+    schema = _SCHEMA
+
     def __init__(self, *, path: str, busy_timeout: float = 5.0) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
-        self._connections = db.ThreadConnections(factory=self._connect)
+        super().__init__(path=path, busy_timeout=busy_timeout)
         self._cursor: int | None = None
         self._published = itertools.count(1)
-
-    def _connect(self) -> Any:
-        conn = db.connect(self.path, busy_timeout=self.busy_timeout)
-        db.migrate(
-            conn,
-            slot=db.EVENTS_SCHEMA_SLOT,
-            version=_SCHEMA_VERSION,
-            ddl=_SCHEMA,
-            error=BrokerError,
-        )
-        return conn
-
-    def _errors(self) -> Any:
-        return db.translate_errors(
-            self.path,
-            error=BrokerError,
-            busy_error=OperationalError,
-            busy_timeout=self.busy_timeout,
-        )
 
     def publish(self, routing_key: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Store the event (or batch) for the listeners."""
@@ -97,7 +80,3 @@ class SQLiteEventChannel(EventChannel):
                     if time.monotonic() >= deadline:
                         return []
                     time.sleep(_POLL)
-
-    def close(self) -> None:
-        """Close every connection."""
-        self._connections.close_all()

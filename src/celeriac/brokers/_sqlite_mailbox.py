@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any, final
 
 from celeriac._internal import sqlite as db
+from celeriac.brokers._sqlite_part import SQLitePart
 from celeriac.brokers.base import REVOKE_TTL, Mailbox
-from celeriac.exceptions import BrokerError, OperationalError
 from celeriac.serialization import json_dumps, json_loads
 
 __all__ = ["SQLiteMailbox"]
@@ -51,7 +51,7 @@ _POLL = 0.01
 
 
 @final
-class SQLiteMailbox(Mailbox):
+class SQLiteMailbox(SQLitePart, Mailbox):
     """The mailbox of :class:`~celeriac.brokers.sqlite.SQLiteBroker`.
 
     Args:
@@ -59,30 +59,13 @@ class SQLiteMailbox(Mailbox):
         busy_timeout: Seconds to wait for another connection's write lock.
     """
 
+    schema_slot = db.MAILBOX_SCHEMA_SLOT
+    schema_version = _SCHEMA_VERSION
+    schema = _SCHEMA
+
     def __init__(self, *, path: str, busy_timeout: float = 5.0) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
-        self._connections = db.ThreadConnections(factory=self._connect)
+        super().__init__(path=path, busy_timeout=busy_timeout)
         self._cursors: dict[str, int] = {}
-
-    def _connect(self) -> Any:
-        conn = db.connect(self.path, busy_timeout=self.busy_timeout)
-        db.migrate(
-            conn,
-            slot=db.MAILBOX_SCHEMA_SLOT,
-            version=_SCHEMA_VERSION,
-            ddl=_SCHEMA,
-            error=BrokerError,
-        )
-        return conn
-
-    def _errors(self) -> Any:
-        return db.translate_errors(
-            self.path,
-            error=BrokerError,
-            busy_error=OperationalError,
-            busy_timeout=self.busy_timeout,
-        )
 
     # -- client -------------------------------------------------------------------
 
@@ -204,7 +187,3 @@ class SQLiteMailbox(Mailbox):
                 .fetchall()
             )
         return {str(task_id): float(expires) for task_id, expires in rows}
-
-    def close(self) -> None:
-        """Close every connection."""
-        self._connections.close_all()

@@ -5,11 +5,10 @@ Every broker class has a ``from_url(url, *, transport_options)`` class method.
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
 from typing import Any
 from urllib.parse import urlsplit
 
+from celeriac._internal.plugins import entry_point_path, load_plugin
 from celeriac.brokers.base import Broker
 from celeriac.exceptions import ImproperlyConfigured
 
@@ -40,22 +39,7 @@ def scheme_of(url: str) -> str:
 
 
 def _load(path: str) -> type[Broker]:
-    module_name, _, attr = path.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name == "redis":
-            raise ImproperlyConfigured(
-                "the Redis broker needs redis-py: pip install 'celeriac[redis]'"
-            ) from exc
-        if exc.name in {"aiormq", "pamqp"}:
-            raise ImproperlyConfigured(
-                "the AMQP broker needs aiormq: pip install 'celeriac[amqp]'"
-            ) from exc
-        raise
-    cls = getattr(module, attr)
-    if not (isinstance(cls, type) and issubclass(cls, Broker)):
-        raise ImproperlyConfigured(f"{path} is not a celeriac Broker class")
+    cls: type[Broker] = load_plugin(path, Broker, "broker")
     return cls
 
 
@@ -66,12 +50,7 @@ def broker_from_url(url: str, *, transport_options: dict[str, Any] | None = None
         ImproperlyConfigured: no broker handles the scheme.
     """
     scheme = scheme_of(url)
-    path = _BUILTIN.get(scheme)
-    if path is None:
-        for entry in entry_points(group="celeriac.brokers"):
-            if entry.name == scheme:
-                path = entry.value
-                break
+    path = _BUILTIN.get(scheme) or entry_point_path("celeriac.brokers", scheme)
     if path is None:
         if scheme in _EXTRAS:
             raise ImproperlyConfigured(

@@ -12,6 +12,7 @@ import click
 
 from celeriac.app.remote_commands import COMMANDS, Kind, RemoteCommand, commands_of
 from celeriac.cli.base import COMMA_LIST, CLIContext, GroupedCommand, GroupedOption, comma_list
+from celeriac.exceptions import CeleriacError
 
 __all__ = [
     "NO_REPLY",
@@ -19,6 +20,7 @@ __all__ = [
     "InspectCLI",
     "compile_arguments",
     "remote_options",
+    "run_remote",
     "say_reply",
     "verify_command",
 ]
@@ -161,3 +163,40 @@ class NoReply(click.ClickException):
 def no_reply() -> click.ClickException:
     """The error raised when no worker answered."""
     return NoReply(NO_REPLY)
+
+
+def run_remote(
+    ctx: click.Context,
+    kind: Kind,
+    command: str,
+    *,
+    timeout: float,
+    destination: list[str],
+    as_json: bool,
+) -> None:
+    """What ``inspect`` and ``control`` do: send COMMAND, print each node's reply."""
+    obj: CLIContext = ctx.obj
+    spec = verify_command(kind, command)
+    arguments = compile_arguments(spec, list(ctx.args))
+    try:
+        if command == "revoke":  # durable, like app.control.revoke
+            obj.app.control.mailbox.store_revoked(arguments.get("task_id") or [])
+        replies = obj.app.control.broadcast(
+            command,
+            arguments=arguments,
+            destination=destination or None,
+            reply=True,
+            timeout=timeout,
+        )
+    except CeleriacError as exc:
+        raise click.ClickException(f"{kind} {command}: {exc}") from exc
+    if not replies:
+        raise no_reply()
+    if as_json:
+        merged = {node: value for reply in replies for node, value in reply.items()}
+        obj.echo(json.dumps(merged, default=str))
+        return
+    for reply in replies:
+        say_reply(obj, reply, show_body=True)
+    if kind == "inspect":
+        say_online(obj, len(replies))

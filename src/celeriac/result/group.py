@@ -64,6 +64,23 @@ class ResultSet:
         for result in self.results:
             result._raise_if_failed()
 
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Revoke every task of the set (see :meth:`AsyncResult.revoke`)."""
+        self.app.control.revoke(
+            [result.id for result in self.results],
+            terminate=terminate,
+            signal=signal or "SIGTERM",
+            reply=wait,
+            timeout=timeout or 1.0,
+        )
+
     def forget(self) -> None:
         """Delete every stored result."""
         for result in self.results:

@@ -248,6 +248,27 @@ class AsyncResult(Generic[R]):
         if meta.get("status") in states.PROPAGATE_STATES:
             self._value_of(meta, propagate=True)
 
+    def revoke(
+        self,
+        connection: Any = None,
+        terminate: bool = False,
+        signal: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> None:
+        """Revoke the task: workers refuse it (remembered by the broker for three hours).
+
+        With ``terminate`` a running task is stopped; with ``wait`` the workers' replies
+        are awaited for ``timeout`` seconds.
+        """
+        self.app.control.revoke(
+            self.id,
+            terminate=terminate,
+            signal=signal or "SIGTERM",
+            reply=wait,
+            timeout=timeout or 1.0,
+        )
+
     def forget(self) -> None:
         """Delete the stored result."""
         self._cache = None
