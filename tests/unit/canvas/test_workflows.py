@@ -183,3 +183,16 @@ def test_a_backend_that_cannot_join_refuses_chords(app: Celery) -> None:
     app.backend.supports_native_join = False  # as the rpc:// backend
     with pytest.raises(ImproperlyConfigured, match="does not support chords"):
         chord([t(app, "add").s(1, 1)], t(app, "xsum").s())()
+
+
+def test_revoking_results_before_they_run(app: Celery) -> None:
+    add = t(app, "add")
+    single = add.delay(1, 1)
+    several = group(add.s(i, i) for i in range(3))()
+    single.revoke()
+    several.revoke()
+    with start_worker(app):
+        for result in [single, *several.results]:
+            with pytest.raises(Exception, match="revoked"):
+                result.get(timeout=10)
+        assert add.delay(2, 2).get(timeout=10) == 4
