@@ -68,3 +68,35 @@ greet.delay(name=1)  # E: arg-type
 greet.delay("you", "?")  # E: call-arg
 shared.delay("1.5")  # E: arg-type
 assert_type(add.delay(2, 2).get(), str)  # E: assert-type
+
+# -- async def tasks: typed by the awaited value ------------------------------------------
+
+
+@app.task
+async def fetch(url: str) -> bytes:
+    return url.encode()
+
+
+@app.task(name="typing.afetch", queue="io")
+async def fetch_with_options(url: str, *, retries: int = 0) -> int:
+    return retries
+
+
+@app.task(bind=True)
+async def fetch_bound(self: Task[Any, str], url: str) -> str:
+    return url
+
+
+@shared_task
+async def shared_fetch(url: str) -> float:
+    return 1.0
+
+
+assert_type(fetch.delay("u"), AsyncResult[bytes])
+assert_type(fetch.delay("u").get(), bytes)
+assert_type(fetch.s("u"), Signature[bytes])
+assert_type(fetch_with_options.delay("u", retries=2).get(), int)
+assert_type(fetch_bound.delay("u").get(), str)
+assert_type(shared_fetch.delay("u").get(), float)
+fetch.delay(1)  # E: arg-type
+fetch_with_options.delay("u", 2)  # E: call-arg

@@ -7,7 +7,7 @@ import importlib
 import logging
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from celeriac import _state, signals
@@ -19,6 +19,7 @@ from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import Queue, Router
 from celeriac.app.sending import publish_task, republish_for_retry
 from celeriac.app.task import Context, Task
+from celeriac.app.task_decorators import BoundTaskDecorator, TaskDecorator
 from celeriac.backends.base import ResultBackend
 from celeriac.brokers.base import Broker
 from celeriac.exceptions import ImproperlyConfigured
@@ -182,15 +183,17 @@ class Celery:
         return self._tasks
 
     @overload
+    def task(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+    @overload
     def task(self, fn: Callable[P, R], /) -> Task[P, R]: ...
     @overload
     def task(
         self, *, bind: Literal[False] = False, name: str | None = None, **options: Any
-    ) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+    ) -> TaskDecorator: ...
     @overload
     def task(
         self, *, bind: Literal[True], name: str | None = None, **options: Any
-    ) -> Callable[[Callable[..., R]], Task[..., R]]: ...
+    ) -> BoundTaskDecorator: ...
     def task(self, *args: Any, **options: Any) -> Any:
         """Turn a function into a task: ``@app.task`` or ``@app.task(name=..., ...)``."""
         if len(args) > 1 or (args and not callable(args[0])):

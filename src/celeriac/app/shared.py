@@ -6,11 +6,12 @@ every app (present and future); calling it goes through the current app.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from celeriac import _state
 from celeriac.app.task import Task
+from celeriac.app.task_decorators import TaskDecorator
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -33,9 +34,11 @@ def _share(fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
 
 
 @overload
+def shared_task(fn: Callable[P, Coroutine[Any, Any, R]], /) -> Task[P, R]: ...
+@overload
 def shared_task(fn: Callable[P, R], /) -> Task[P, R]: ...
 @overload
-def shared_task(**options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+def shared_task(**options: Any) -> TaskDecorator: ...
 def shared_task(fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
     """Define a task for every app: ``@shared_task`` or ``@shared_task(name=...)``."""
     if fn is not None:

@@ -67,6 +67,8 @@ class Pool(ABC):
     is_inline: bool = False
     #: Whether the pool enforces time limits and reports lost jobs (prefork does).
     is_supervising: bool = False
+    #: Whether the target returns an awaitable (the worker then gives it the async run path).
+    is_async: bool = False
 
     def __init__(
         self, *, concurrency: int, target: Target, options: PoolOptions | None = None

@@ -22,11 +22,12 @@ _BUILTIN = {
     "processes": "celeriac.pools.prefork:PreforkPool",
     "threads": "celeriac.pools.threads:ThreadPool",
     "solo": "celeriac.pools.solo:SoloPool",
+    "asyncio": "celeriac.pools.asyncio:AsyncioPool",
 }
 #: Celery's greenlet pools: named, so that asking for one says what to do.
 _GREEN = ("eventlet", "gevent")
 #: Names ``-P`` accepts, in the order ``--help`` lists them.
-POOL_NAMES = ("prefork", "processes", "threads", "solo", "custom")
+POOL_NAMES = ("prefork", "processes", "threads", "solo", "asyncio", "custom")
 
 
 def _load(path: str) -> type[Pool]:

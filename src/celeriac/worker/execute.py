@@ -7,6 +7,7 @@ through :func:`trace`, so eager and worker runs behave the same.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import pickle
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import _state, states
 from celeriac._internal.exception_codec import exception_from_dict, exception_to_dict
+from celeriac._internal.loops import run_coroutine
 from celeriac.app.task import Context, Task
 from celeriac.exceptions import (
     DecodeError,
@@ -38,7 +40,15 @@ from celeriac.worker.workflow import (
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
-__all__ = ["Outcome", "apply_eagerly", "build_request", "run_task", "trace"]
+__all__ = [
+    "Outcome",
+    "TaskRun",
+    "apply_eagerly",
+    "build_request",
+    "decode_request",
+    "run_task",
+    "trace",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -137,63 +147,105 @@ def build_request(
 
 
 def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = True) -> Outcome:
-    """Run ``task`` for ``request``: record states, send callbacks, return the outcome."""
-    backend = app.backend
-    task_id = request.id or ""
-    ignore = request.ignore_result or (
-        task.ignore_result if task.ignore_result is not None else app.conf.task_ignore_result
-    )
-    track_started = (
-        task.track_started if task.track_started is not None else app.conf.task_track_started
-    )
-    started = time.perf_counter()
+    """Run ``task`` for ``request``: record states, send callbacks, return the outcome.
+
+    An ``async def`` task runs to completion on this thread's event loop.
+    """
+    run = TaskRun(app, task, request, store=store)
     try:
-        if store and track_started and not ignore:
-            backend.mark_as_started(task_id, request, pid=os.getpid(), hostname=request.hostname)
+        if run.marks_started:
+            run.mark_started()
         with _state.running_task(task, request):
             retval = task.run(*request.args, **request.kwargs)
-    except Retry as exc:
-        tb = traceback_module.format_exc()
-        if store:
-            reason = exc.exc if isinstance(exc.exc, BaseException) else exc
-            backend.mark_as_retry(task_id, reason, tb, request)
-        logger.info("Task %s[%s] retry: %s", task.name, task_id, exc)
-        return Outcome(states.RETRY, exception=exc, traceback=tb, runtime=_since(started))
-    except Ignore as exc:
-        return Outcome(states.IGNORED, exception=exc, runtime=_since(started))
-    except Reject as exc:
-        return Outcome(states.REJECTED, exception=exc, runtime=_since(started), requeue=exc.requeue)
+            if inspect.isawaitable(retval):
+                retval = run_coroutine(retval)
     except Exception as exc:
-        tb = traceback_module.format_exc()
+        return run.failed(exc)
+    return run.succeeded(retval)
+
+
+class TaskRun:
+    """The bookkeeping around one run of a task body: before it, and after its outcome.
+
+    Shared by :func:`trace` and the async trace, which differ only in how they call the
+    body (and where they do this bookkeeping).
+    """
+
+    def __init__(self, app: Celery, task: Task[Any, Any], request: Context, *, store: bool) -> None:
+        self.app = app
+        self.task = task
+        self.request = request
+        self.store = store
+        self.task_id = request.id or ""
+        self.ignore = request.ignore_result or (
+            task.ignore_result if task.ignore_result is not None else app.conf.task_ignore_result
+        )
+        track_started = (
+            task.track_started if task.track_started is not None else app.conf.task_track_started
+        )
+        self.marks_started = bool(store and track_started and not self.ignore)
+        self.started = time.perf_counter()
+
+    def mark_started(self) -> None:
+        """Store STARTED (with this process id and the worker's name)."""
+        self.app.backend.mark_as_started(
+            self.task_id, self.request, pid=os.getpid(), hostname=self.request.hostname
+        )
+
+    def failed(self, exc: Exception) -> Outcome:
+        """Record that the body raised ``exc`` (a retry, ignore, reject or failure)."""
+        app, task, request, task_id, store = (
+            self.app,
+            self.task,
+            self.request,
+            self.task_id,
+            self.store,
+        )
+        tb = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
+        if isinstance(exc, Retry):
+            if store:
+                reason = exc.exc if isinstance(exc.exc, BaseException) else exc
+                app.backend.mark_as_retry(task_id, reason, tb, request)
+            logger.info("Task %s[%s] retry: %s", task.name, task_id, exc)
+            return Outcome(states.RETRY, exception=exc, traceback=tb, runtime=_since(self.started))
+        if isinstance(exc, Ignore):
+            return Outcome(states.IGNORED, exception=exc, runtime=_since(self.started))
+        if isinstance(exc, Reject):
+            return Outcome(
+                states.REJECTED, exception=exc, runtime=_since(self.started), requeue=exc.requeue
+            )
         logger.error(
             "Task %s[%s] raised unexpected: %r",
             task.name,
             task_id,
             exc,
-            exc_info=True,
+            exc_info=exc,
             extra={"task_id": task_id},
         )
         if store:
-            record_failure(
-                app, request, exc, tb, store_own=not ignore or task.store_errors_even_if_ignored
-            )
+            store_own = not self.ignore or task.store_errors_even_if_ignored
+            record_failure(app, request, exc, tb, store_own=store_own)
         send_errbacks(app, request, exc, tb)
-        return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(started))
-    runtime = _since(started)
-    send_callbacks(app, request, retval)
-    if store and not ignore:
-        backend.mark_as_done(task_id, retval, request)
-    if store:
-        report_chord_part(app, request, states.SUCCESS)
-    logger.info(
-        "Task %s[%s] succeeded in %.6fs: %s",
-        task.name,
-        task_id,
-        runtime,
-        safe_repr(retval),
-        extra={"task_id": task_id},
-    )
-    return Outcome(states.SUCCESS, retval=retval, runtime=runtime)
+        return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(self.started))
+
+    def succeeded(self, retval: Any) -> Outcome:
+        """Send callbacks, store SUCCESS and report ``retval``."""
+        app, task, request, task_id = self.app, self.task, self.request, self.task_id
+        runtime = _since(self.started)
+        send_callbacks(app, request, retval)
+        if self.store and not self.ignore:
+            app.backend.mark_as_done(task_id, retval, request)
+        if self.store:
+            report_chord_part(app, request, states.SUCCESS)
+        logger.info(
+            "Task %s[%s] succeeded in %.6fs: %s",
+            task.name,
+            task_id,
+            runtime,
+            safe_repr(retval),
+            extra={"task_id": task_id},
+        )
+        return Outcome(states.SUCCESS, retval=retval, runtime=runtime)
 
 
 def _since(started: float) -> float:
@@ -221,14 +273,27 @@ def run_task(
     except NotRegistered as exc:
         app.backend.mark_as_failure(message.id, exc, None)
         return Outcome(states.FAILURE, exception=exc)
+    request = decode_request(message, delivery_info, accept=accept, hostname=hostname)
+    if isinstance(request, Outcome):
+        return request
+    return trace(app, task, request)
+
+
+def decode_request(
+    message: TaskMessage,
+    delivery_info: dict[str, Any],
+    *,
+    accept: frozenset[str],
+    hostname: str | None,
+) -> Context | Outcome:
+    """The request for ``message``, or an INVALID outcome when its body cannot be read."""
     try:
         args, kwargs, embed = message.decode_body(accept)
     except DecodeError as exc:
         return Outcome(INVALID, exception=exc)
-    request = build_request(
+    return build_request(
         message, args, kwargs, embed, hostname=hostname, delivery_info=delivery_info
     )
-    return trace(app, task, request)
 
 
 def apply_eagerly(

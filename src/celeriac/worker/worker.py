@@ -28,6 +28,7 @@ from celeriac.serialization import resolve_accept
 from celeriac.worker.banner import banner
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.execute import describe_job, run_task
+from celeriac.worker.execute_async import run_task_async
 from celeriac.worker.hooks import EventsHook, Hook, SignalsHook, StatsHook
 from celeriac.worker.node import NodeServices
 from celeriac.worker.revokes import Revocations
@@ -165,7 +166,8 @@ class Worker:
 
     def _make_pool(self) -> Pool:
         accept = resolve_accept(self.app.conf.accept_content)
-        target = functools.partial(run_task, self.app, self.hostname, accept)
+        run = run_task_async if self.pool_cls.is_async else run_task
+        target = functools.partial(run, self.app, self.hostname, accept)
         return self.pool_cls(concurrency=self.concurrency, target=target, options=self.pool_options)
 
     def banner(self) -> str:
