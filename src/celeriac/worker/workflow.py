@@ -12,6 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from celeriac import states
+from celeriac._internal.loops import run_coroutine
 from celeriac.app.task import Context
 from celeriac.canvas import Signature
 from celeriac.exceptions import CeleriacError, ChordError
@@ -48,7 +49,9 @@ def send_errbacks(app: Celery, request: Context, exc: BaseException, tb: str) ->
         sig = Signature.from_dict(errback, app)
         local = app.tasks.get(sig.task)
         if local is not None and _takes_request_exc_tb(local):
-            local.run(request, exc, tb, *sig.args)
+            called = local.run(request, exc, tb, *sig.args)
+            if inspect.isawaitable(called):  # an async def errback
+                run_coroutine(called)
         else:
             sig.apply_async((request.id,), parent_id=request.id)
 

@@ -323,3 +323,22 @@ def test_reject_requeue_redelivers_an_async_task(app: Celery) -> None:
     with start_worker(app, pool="asyncio", concurrency=2):
         assert picky.delay().get(timeout=5) == 2
     assert attempts == [False, True]
+
+
+def test_an_async_errback_is_awaited(app: Celery) -> None:
+    seen: list[str] = []
+
+    @app.task
+    async def on_error(request: Any, exc: BaseException, traceback: str) -> None:
+        await asyncio.sleep(0)
+        seen.append(f"{request.id}: {exc}")
+
+    @app.task
+    async def broken() -> None:
+        raise ValueError("bad")
+
+    with start_worker(app, pool="asyncio", concurrency=2):
+        result = broken.apply_async(link_error=on_error.s())
+        with pytest.raises(ValueError, match="bad"):
+            result.get(timeout=5)
+        assert wait_until(lambda: seen == [f"{result.id}: bad"])
