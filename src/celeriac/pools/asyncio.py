@@ -9,10 +9,11 @@ the coroutines in flight (thousands are normal).
 Time limits and terminate reach a job's coroutine through its
 :class:`~celeriac._internal.interrupts.JobScope`: the soft limit raises
 ``SoftTimeLimitExceeded`` at the ``await`` the task is waiting on; the hard limit and
-:meth:`AsyncioPool.terminate` cancel the coroutine, and the job then ends as a failure
-with ``TimeLimitExceeded`` (or as REVOKED). A task that swallows the cancellation is
-given :data:`UNWIND_GRACE` seconds, then abandoned and reported lost. Sync tasks run in
-threads, which cannot be interrupted: limits do not apply to them here.
+:meth:`AsyncioPool.terminate_job` (``revoke --terminate``) cancel the coroutine, and
+the job then ends as a failure with ``TimeLimitExceeded`` (or as REVOKED). A task that
+swallows the cancellation is given :data:`UNWIND_GRACE` seconds, then abandoned and
+reported lost. Sync tasks run in threads, which cannot be interrupted: limits do not
+apply to them here.
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import itertools
 import logging
-from collections.abc import Awaitable
-from typing import Any, final
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, final
 
 from celeriac._internal.interrupts import CURRENT_SCOPE, JobScope
 from celeriac.exceptions import SoftTimeLimitExceeded, TaskRevokedError, TimeLimitExceeded
@@ -32,14 +35,17 @@ __all__ = ["UNWIND_GRACE", "AsyncioPool"]
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 #: Seconds a cancelled coroutine may take to unwind before its job is abandoned.
 UNWIND_GRACE = 5.0
 
 
 class _Job:
-    __slots__ = ("on_done", "payload", "reported", "scope", "task", "timers")
+    __slots__ = ("number", "on_done", "payload", "reported", "scope", "task", "timers")
 
-    def __init__(self, payload: Any, on_done: DoneCallback) -> None:
+    def __init__(self, number: int, payload: Any, on_done: DoneCallback) -> None:
+        self.number = number
         self.payload = payload
         self.on_done = on_done
         self.scope = JobScope()
@@ -67,7 +73,8 @@ class AsyncioPool(Pool):
     ) -> None:
         super().__init__(concurrency=concurrency, target=target, options=options)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._jobs: set[_Job] = set()
+        self._jobs: dict[int, _Job] = {}
+        self._numbers = itertools.count(1)
         self._stopping = False
 
     def start(self) -> None:
@@ -88,14 +95,15 @@ class AsyncioPool(Pool):
         *,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
-    ) -> None:
-        """Schedule the job on the loop (from any thread) and return at once."""
+    ) -> int | None:
+        """Schedule the job on the loop (from any thread) and return its number at once."""
         loop = self._require_loop()
-        job = _Job(payload, on_done)
+        job = _Job(next(self._numbers), payload, on_done)
         if self._on_loop():
             self._start_job(job, time_limit, soft_time_limit)
         else:
             loop.call_soon_threadsafe(self._start_job, job, time_limit, soft_time_limit)
+        return job.number
 
     def _start_job(self, job: _Job, hard: float | None, soft: float | None) -> None:
         loop = self._require_loop()
@@ -103,7 +111,7 @@ class AsyncioPool(Pool):
         context.run(CURRENT_SCOPE.set, job.scope)
         # The task copies the context it is created in: this job's scope goes with it.
         job.task = context.run(loop.create_task, self._run(job.payload))
-        self._jobs.add(job)
+        self._jobs[job.number] = job
         if soft:
             job.timers.append(loop.call_later(soft, self._soft_limit, job, soft))
         if hard:
@@ -139,7 +147,7 @@ class AsyncioPool(Pool):
             job.report(None, exc)
 
     def _finished(self, job: _Job, task: asyncio.Task[Any]) -> None:
-        self._jobs.discard(job)
+        self._jobs.pop(job.number, None)
         if task.cancelled():
             if not self._stopping:
                 job.report(None, asyncio.CancelledError())
@@ -147,22 +155,33 @@ class AsyncioPool(Pool):
         error = task.exception()
         job.report(None if error is not None else task.result(), error)
 
+    def terminate_job(self, job: int, signum: int) -> bool:
+        """Cancel job ``job``'s coroutine (``signum`` means nothing here); it ends REVOKED.
+
+        Safe to call from any thread. Returns whether its coroutine was running.
+        """
+        return self._on_loop_thread(self._terminate, lambda one: one.number == job)
+
     def terminate(self, task_id: str) -> bool:
         """Cancel the running coroutine of task ``task_id``; it is recorded REVOKED.
 
         Safe to call from any thread. Returns whether such a coroutine was running.
         """
+        return self._on_loop_thread(self._terminate, lambda one: one.scope.name == task_id)
+
+    def job_pid(self, job: int) -> int | None:
+        """This process's pid while ``job`` runs (jobs run in the worker itself)."""
+        return os.getpid() if job in self._jobs else None
+
+    def _on_loop_thread(self, fn: Callable[[T], bool], arg: T) -> bool:
         if self._on_loop():
-            return self._terminate(task_id)
+            return fn(arg)
         loop = self._require_loop()
-        return asyncio.run_coroutine_threadsafe(self._aterminate(task_id), loop).result()
+        return asyncio.run_coroutine_threadsafe(_call(fn, arg), loop).result()
 
-    async def _aterminate(self, task_id: str) -> bool:
-        return self._terminate(task_id)
-
-    def _terminate(self, task_id: str) -> bool:
-        for job in list(self._jobs):
-            if job.scope.name == task_id:
+    def _terminate(self, matches: Callable[[_Job], bool]) -> bool:
+        for job in list(self._jobs.values()):
+            if matches(job):
                 logger.info("Terminating %s", self._describe(job))
                 return self._end(job, TaskRevokedError("terminated"))
         return False
@@ -176,7 +195,7 @@ class AsyncioPool(Pool):
     def stop(self, *, wait: bool) -> None:
         """Cancel what still runs (the worker has already waited for it on a warm stop)."""
         self._stopping = True
-        for job in list(self._jobs):
+        for job in list(self._jobs.values()):
             for timer in job.timers:
                 timer.cancel()
             if job.task is not None:
@@ -197,3 +216,7 @@ class AsyncioPool(Pool):
             return asyncio.get_running_loop() is self._loop
         except RuntimeError:
             return False
+
+
+async def _call(fn: Callable[[T], bool], arg: T) -> bool:
+    return fn(arg)

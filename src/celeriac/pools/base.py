@@ -95,11 +95,13 @@ class Pool(ABC):
         *,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
-    ) -> None:
+    ) -> int | None:
         """Run ``target(payload)`` and report its outcome to ``on_done``.
 
         ``time_limit`` and ``soft_time_limit`` are seconds; pools that are not
-        supervising ignore them.
+        supervising ignore them. Returns a number that names the job for
+        :meth:`terminate_job` and :meth:`job_pid`, or ``None`` if the pool has no way
+        to stop a job once it runs.
         """
 
     @abstractmethod
