@@ -94,12 +94,47 @@ def test_missing_directory_is_one_clear_error(tmp_path: Path) -> None:
     assert isinstance(info.value.__cause__, sqlite3.Error)
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+_OPEN_AS_UNPRIVILEGED = """
+import os, sys
+from celeriac.brokers.sqlite import SQLiteBroker  # imported while Python can read itself
+from celeriac.exceptions import BrokerError
+broker = SQLiteBroker.from_url(sys.argv[1])
+os.setgid(65534); os.setuid(65534)  # nobody: root would ignore the directory's mode
+try:
+    broker.open()
+except BrokerError as exc:
+    print(exc)
+"""
+
+
 def test_unwritable_directory_is_one_clear_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0o500)
-    with pytest.raises(BrokerError, match="permission denied"):
-        SQLiteBroker.from_url(_url(locked / "broker.sqlite3")).open()
+    locked.mkdir(mode=0o555)
+    url = _url(locked / "broker.sqlite3")
+    if os.geteuid() != 0:
+        with pytest.raises(BrokerError, match="permission denied"):
+            SQLiteBroker.from_url(url).open()
+        return
+    tmp_path.chmod(0o755)  # let nobody reach the directory, not write in it
+    import tempfile
+
+    for parent in tmp_path.parents:  # pytest's own temporary directories, not above them
+        if parent == Path(tempfile.gettempdir()):
+            break
+        if parent.stat().st_mode & 0o001 == 0:
+            parent.chmod(parent.stat().st_mode | 0o001)
+    done = subprocess.run(
+        [sys.executable, "-c", _OPEN_AS_UNPRIVILEGED, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "permission denied" in done.stdout, done.stderr
+    assert str(locked) in done.stdout and done.stdout.count("\n") == 1
 
 
 def test_file_is_wal_with_schema_version(broker: SQLiteBroker, db_path: Path) -> None:
