@@ -128,8 +128,8 @@ def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.chdir(tmp_path)
     sys.modules.pop(MODULE, None)
 
-    def make(broker: str, visibility_timeout: float = 1.0) -> RelEnv:
-        backend = f"sqlite:///{tmp_path / 'results.sqlite3'}"
+    def make(broker: str, visibility_timeout: float = 1.0, backend: str | None = None) -> RelEnv:
+        backend = backend or f"sqlite:///{tmp_path / 'results.sqlite3'}"
         env = RelEnv(tmp_path, broker, backend, visibility_timeout)
         for key, value in env.env.items():
             if key != "PYTHONPATH":

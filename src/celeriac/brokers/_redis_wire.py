@@ -160,9 +160,14 @@ def _decode_message(text: str) -> tuple[Message, dict[str, Any], bool]:
         raise DecodeError("not a kombu envelope")
     properties = dict(envelope["properties"])
     info = properties.pop("delivery_info", None) or {}
+    if not isinstance(info, dict):
+        info = {}
     body_encoding = properties.pop("body_encoding", None)
     properties.pop("delivery_tag", None)
-    headers = dict(envelope.get("headers") or {})
+    headers = envelope.get("headers") or {}
+    if not isinstance(headers, dict):
+        raise DecodeError("envelope headers are not an object")
+    headers = dict(headers)
     is_redelivered = bool(headers.pop("redelivered", False)) or bool(info.get("redelivered"))
     raw_body = envelope.get("body")
     if raw_body is None:
@@ -181,7 +186,7 @@ def _decode_message(text: str) -> tuple[Message, dict[str, Any], bool]:
         envelope.get("content-type") or "",
         envelope.get("content-encoding") or "",
     )
-    return message, info if isinstance(info, dict) else {}, is_redelivered
+    return message, info, is_redelivered
 
 
 def decode_delivery(payload: bytes, *, queue: str, bucket: int, tag: str) -> Delivery:
