@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+from pathlib import Path
 
 from celeriac.exceptions import SoftTimeLimitExceeded
 
@@ -37,3 +38,13 @@ async def soft_limited():
 @app.task(time_limit=0.3, soft_time_limit=5)
 async def too_slow():
     await asyncio.sleep(30)
+
+
+@app.task
+async def forever(marker):
+    Path(marker).write_text("started")
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        Path(marker).write_text("cancelled")
+        raise

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from celeriac.exceptions import TimeLimitExceeded
+from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded
+from tests.e2e.wait import wait_until
+from tests.unit.worker.test_async_tasks import TERMINATE_ROUTED
 
 pytestmark = pytest.mark.e2e
 
@@ -58,3 +60,18 @@ def test_prefork_child_runs_async_tasks_on_its_own_loop(
     assert first[0] != worker.process.pid
     assert tasks.soft_limited.delay().get(timeout=10) == "cleaned up"
     assert tasks.where.delay().get(timeout=10) == first  # the loop survived the limit
+
+
+@TERMINATE_ROUTED
+def test_revoke_terminate_cancels_a_running_coroutine(
+    tasks: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    start(start_worker, "-P", "asyncio", "-c", "10")
+    marker = project_dir / "forever"
+    result = tasks.forever.delay(str(marker))
+    assert wait_until(lambda: marker.exists() and marker.read_text() == "started")
+    result.revoke(terminate=True)
+    with pytest.raises(TaskRevokedError):
+        result.get(timeout=10)
+    assert wait_until(lambda: marker.read_text() == "cancelled")
+    assert tasks.nap.delay(0, "alive").get(timeout=10) == "alive"

@@ -16,7 +16,13 @@ from celeriac.exceptions import Reject, SoftTimeLimitExceeded, TaskRevokedError,
 from celeriac.pools import asyncio as asyncio_pool
 from celeriac.pools.asyncio import AsyncioPool
 from celeriac.testing.worker import start_worker
+from celeriac.worker.consumer import Consumer
 from tests.e2e.wait import wait_until
+
+#: ``revoke(terminate=True)`` reaches a pool once the consumer routes it there.
+TERMINATE_ROUTED = pytest.mark.skipif(
+    not hasattr(Consumer, "terminate"), reason="revoke --terminate is not routed to pools yet"
+)
 
 
 @pytest.fixture
@@ -342,3 +348,27 @@ def test_an_async_errback_is_awaited(app: Celery) -> None:
         with pytest.raises(ValueError, match="bad"):
             result.get(timeout=5)
         assert wait_until(lambda: seen == [f"{result.id}: bad"])
+
+
+@TERMINATE_ROUTED
+def test_revoke_terminate_cancels_a_running_coroutine(app: Celery) -> None:
+    started = threading.Event()
+    cancelled = threading.Event()
+
+    @app.task
+    async def forever() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    with start_worker(app, pool="asyncio", concurrency=4):
+        result = forever.delay()
+        assert started.wait(5)
+        result.revoke(terminate=True)
+        with pytest.raises(TaskRevokedError):
+            result.get(timeout=5)
+        assert wait_until(cancelled.is_set)  # REVOKED may be stored before it unwinds
+        assert result.state == states.REVOKED
