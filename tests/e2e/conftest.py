@@ -52,8 +52,10 @@ def start_worker(project_dir: Path) -> Iterator[Any]:
     """Start ``celeriac -A proj worker`` processes; all are stopped at the end."""
     started: list[WorkerProcess] = []
 
-    def start(*args: str, app: str = "proj", **kwargs: Any) -> WorkerProcess:
-        worker = WorkerProcess(app, args, cwd=project_dir, **kwargs)
+    def start(*args: str, app: str = "proj", mingle: bool = False, **kwargs: Any) -> WorkerProcess:
+        # Mingle waits a second for neighbours' replies: only the tests about it pay that.
+        options = args if mingle else (*args, "--without-mingle")
+        worker = WorkerProcess(app, options, cwd=project_dir, **kwargs)
         started.append(worker)
         return worker.start()
 

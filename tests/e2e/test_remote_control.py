@@ -53,12 +53,12 @@ def test_inspect_active_shows_the_running_task(
     two_workers: Any, extra: ModuleType, project_dir: Path
 ) -> None:
     marker = project_dir / "running"
-    result = extra.sleeper.delay(30, str(marker))
+    result = extra.spin.delay(30, str(marker))
     assert wait_until(marker.exists)
     active = json.loads(cli(project_dir, "inspect", "active", "-j").stdout)
     infos = [info for node in active.values() for info in node]
     [info] = [i for i in infos if i["id"] == result.id]
-    assert info["name"] == "proj.extra.sleeper" and info["type"] == "proj.extra.sleeper"
+    assert info["name"] == "proj.extra.spin" and info["type"] == "proj.extra.spin"
     assert info["args"] == [30, str(marker)] and info["hostname"] in (W1, W2)
     assert isinstance(info["time_start"], float) and info["acknowledged"] is True
     assert isinstance(info["worker_pid"], int)
@@ -67,6 +67,9 @@ def test_inspect_active_shows_the_running_task(
     assert states == ["active"]
     revoked = cli(project_dir, "control", "revoke", result.id)
     assert f"tasks {result.id} flagged as revoked" in revoked.stdout
+    stopped = cli(project_dir, "control", "terminate", "SIGTERM", result.id)
+    assert f"terminate: {result.id}" in stopped.stdout
+    assert wait_until(lambda: result.state == "REVOKED")
 
 
 def test_inspect_commands_answer_in_celerys_shapes(two_workers: Any, project_dir: Path) -> None:

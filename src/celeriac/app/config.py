@@ -374,6 +374,47 @@ class Settings(MutableMapping[str, Any]):
     worker_enable_remote_control: Setting[bool] = setting(
         True, old="CELERY_ENABLE_REMOTE_CONTROL", doc="Answer inspect and control commands."
     )
+    worker_state_db: Setting[str | None] = setting(
+        None,
+        str,
+        _NONE,
+        old="CELERYD_STATE_DB",
+        doc="File keeping revoked ids and the logical clock across restarts (as -S).",
+    )
+    worker_pool_restarts: Setting[bool] = setting(
+        False, old="CELERYD_POOL_RESTARTS", doc="Allow the pool_restart remote command."
+    )
+    worker_disable_rate_limits: Setting[bool] = setting(
+        False, old="CELERY_DISABLE_RATE_LIMITS", doc="Ignore every task's rate limit."
+    )
+    task_default_rate_limit: Setting[str | int | float | None] = setting(
+        None,
+        str,
+        int,
+        float,
+        _NONE,
+        old="CELERY_DEFAULT_RATE_LIMIT",
+        doc="Rate limit of tasks that set none ('10/s', '100/m', '1000/h').",
+    )
+    # -- security (app.setup_security(); see celeriac.security) -----------------------
+    security_key: Setting[str | None] = setting(
+        None, str, _NONE, old="CELERY_SECURITY_KEY", doc="PEM file of the signing RSA key."
+    )
+    security_key_password: Setting[bytes | str | None] = setting(
+        None, bytes, str, _NONE, old="CELERY_SECURITY_KEY_PASSWORD", doc="security_key's password."
+    )
+    security_certificate: Setting[str | None] = setting(
+        None, str, _NONE, old="CELERY_SECURITY_CERTIFICATE", doc="PEM file of the signer."
+    )
+    security_cert_store: Setting[str | None] = setting(
+        None, str, _NONE, old="CELERY_SECURITY_CERT_STORE", doc="Trusted certificates (glob)."
+    )
+    security_digest: Setting[str] = setting(
+        "sha256", old="CELERY_SECURITY_DIGEST", doc="Digest used to sign messages."
+    )
+    security_hmac_key: Setting[bytes | str | None] = setting(
+        None, bytes, str, _NONE, doc="Shared HMAC key: signing without certificates."
+    )
     # -- time --------------------------------------------------------------------
     timezone: Setting[str | None] = setting(
         None,

@@ -124,6 +124,36 @@ COMMANDS: dict[str, RemoteCommand] = {
             "heartbeat", "control", "Tell worker(s) to send event heartbeat immediately."
         ),
         RemoteCommand(
+            "autoscale",
+            "control",
+            "Modify autoscale settings.",
+            (("max", int), ("min", int)),
+            signature="[max [min]]",
+        ),
+        RemoteCommand(
+            "pool_grow",
+            "control",
+            "Grow pool by n processes/threads.",
+            (("n", int),),
+            signature="[N=1]",
+        ),
+        RemoteCommand(
+            "pool_shrink",
+            "control",
+            "Shrink pool by n processes/threads.",
+            (("n", int),),
+            signature="[N=1]",
+        ),
+        RemoteCommand("pool_restart", "control", "Restart execution pool."),
+        RemoteCommand(
+            "terminate",
+            "control",
+            "Terminate task by task id (or list of ids).",
+            (("signal", str),),
+            variadic="task_id",
+            signature="<signal> [id1 [id2 [... [idN]]]]",
+        ),
+        RemoteCommand(
             "time_limit",
             "control",
             "Tell worker(s) to modify the time limit for task by type.",

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from celeriac import _state, states
 from celeriac.canvas import Signature
-from celeriac.exceptions import Ignore, MaxRetriesExceededError, Retry
+from celeriac.exceptions import Ignore, Retry
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -91,10 +91,11 @@ class Task(Generic[P, R]):
     default_retry_delay: float = 180
     time_limit: float | None = None
     soft_time_limit: float | None = None
-    rate_limit: str | None = None
+    rate_limit: str | float | None = None
     expires: float | dt.datetime | None = None
     store_errors_even_if_ignored: bool = False
     autoretry_for: tuple[type[BaseException], ...] = ()
+    dont_autoretry_for: tuple[type[BaseException], ...] = ()
     retry_kwargs: dict[str, Any] = {}  # noqa: RUF012 - read-only class default
     retry_backoff: bool | float = False
     retry_backoff_max: float = 600
@@ -374,39 +375,29 @@ class Task(Generic[P, R]):
             MaxRetriesExceededError: ``max_retries`` is reached and no ``exc`` was given
                 (``exc`` itself is raised when given).
         """
-        request = self.request
-        if request.called_directly:
-            if exc is not None:
-                raise exc
-            raise Retry("Task can be retried", None)
-        limit = self.max_retries if max_retries is None else max_retries
-        if limit is not None and request.retries >= limit:
-            if exc is not None:
-                raise exc
-            raise MaxRetriesExceededError(
-                f"Can't retry {self.name}[{request.id}] args:{request.args} "
-                f"kwargs:{request.kwargs}",
-                task_args=request.args,
-                task_kwargs=request.kwargs,
-            )
-        if eta is None and countdown is None:
-            countdown = self.default_retry_delay
-        when: float | dt.datetime = eta if eta is not None else (countdown or 0)
-        retry = Retry(exc=exc, when=when)
-        if request.is_eager:
-            raise retry
-        self.app.send_retry(
+        from celeriac.app.retries import retry_task
+
+        return retry_task(
             self,
-            request,
-            args=request.args if args is None else list(args),
-            kwargs=request.kwargs if kwargs is None else dict(kwargs),
+            self.request,
+            args=args,
+            kwargs=kwargs,
+            exc=exc,
+            throw=throw,
             eta=eta,
             countdown=countdown,
+            max_retries=max_retries,
             **options,
         )
-        if throw:
-            raise retry
-        return retry
+
+    def autoretry(self, exc: Exception, request: Context) -> Exception:
+        """What a run that raised ``exc`` ends with, once ``autoretry_for`` is applied.
+
+        See :func:`celeriac.app.retries.autoretry`.
+        """
+        from celeriac.app.retries import autoretry
+
+        return autoretry(self, exc, request)
 
     def __repr__(self) -> str:
         return f"<@task: {self.name} of {self.app.main or 'default'}>"

@@ -1,11 +1,27 @@
-"""``celeriac worker``: start a worker node."""
+"""``celeriac worker``: start a worker node (in the foreground, or detached with ``-D``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
+from celeriac._internal.daemon import (
+    StartupReport,
+    drop_privileges,
+    node_format,
+    parse_umask,
+    pidlock,
+    spawn_daemon,
+)
+from celeriac._internal.naming import default_nodename
 from celeriac.cli.base import (
     COMMA_LIST,
     LOG_LEVEL_METAVAR,
@@ -21,6 +37,9 @@ from celeriac.pools.registry import POOL_NAMES, pool_class
 
 __all__ = ["worker"]
 
+F = TypeVar("F", bound=Callable[..., Any])
+STATUS_OPTION = "--detached-status-fd"
+
 _EPILOG_EXAMPLES = """\b
 Examples
 --------
@@ -29,7 +48,12 @@ Examples
 $ celeriac --app=proj worker -l INFO
 $ celeriac -A proj worker -l INFO -Q hipri,lopri
 $ celeriac -A proj worker --concurrency=4
+$ celeriac worker --autoscale=10,0
 """
+
+
+def _option(group: str, *decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*decls, cls=GroupedOption, help_group=group, **kwargs)
 
 
 def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -44,246 +68,322 @@ def _pool_name(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value.lower()
 
 
+def _autoscale(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from celeriac.worker.autoscale import parse_autoscale
+
+    try:
+        return None if value is None else parse_autoscale(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from exc
+
+
+def _umask(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    try:
+        return parse_umask(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"not an octal number: {value!r}", ctx, param) from exc
+
+
+WORKER, POOL, QUEUE = "Worker Options", "Pool Options", "Queue Options"
+FEATURES, BEAT, DAEMON = "Features", "Embedded Beat Options", "Daemonization Options"
+
+
 @click.command(cls=GroupedCommand, help=f"Start worker instance.\n\n{_EPILOG_EXAMPLES}")
-@click.option(
+@_option(
+    WORKER,
     "-n",
     "--hostname",
-    cls=GroupedOption,
-    help_group="Worker Options",
     help="Set custom hostname (e.g., 'w1@%h'). Expands: %h (hostname), %n (name) and %d (domain).",
 )
-@click.option(
+@_option(WORKER, "-D", "--detach", is_flag=True, help="Start worker as a background process.")
+@_option(
+    WORKER,
+    "-S",
+    "--statedb",
+    metavar="PATH",
+    help="Path to the state database (revoked tasks and the logical clock, kept across "
+    "restarts). Expands %n, %h, %d and %p.",
+)
+@_option(
+    WORKER,
     "-l",
     "--loglevel",
-    cls=GroupedOption,
-    help_group="Worker Options",
     type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="WARNING",
     metavar=LOG_LEVEL_METAVAR,
     help="Logging level.",
 )
-@click.option(
-    "--prefetch-multiplier",
-    cls=GroupedOption,
-    help_group="Worker Options",
-    type=click.IntRange(min=0),
-    metavar="<prefetch multiplier>",
-    help="Set custom prefetch multiplier value for this worker instance.",
-)
-@click.option(
+@_option(
+    WORKER,
     "-O",
     "optimization",
-    cls=GroupedOption,
-    help_group="Worker Options",
     type=click.Choice(["default", "fair"]),
     help="Apply optimization profile. The prefork pool always hands a task only to an "
     "idle child, which is what 'fair' asks for.",
 )
-@click.option(
+@_option(
+    WORKER,
+    "--prefetch-multiplier",
+    type=click.IntRange(min=0),
+    metavar="<prefetch multiplier>",
+    help="Set custom prefetch multiplier value for this worker instance.",
+)
+@_option(
+    WORKER,
     "--disable-prefetch",
-    cls=GroupedOption,
-    help_group="Worker Options",
     is_flag=True,
     default=None,
     help="Disable broker prefetching: take a message only when a pool slot is free.",
 )
-@click.option(
+@_option(
+    POOL,
     "-c",
     "--concurrency",
-    cls=GroupedOption,
-    help_group="Pool Options",
     type=click.IntRange(min=1),
     metavar="<concurrency>",
     help="Number of threads (or child processes) processing the queue. The default "
     "is the number of CPUs available on your system.",
 )
-@click.option(
+@_option(
+    POOL,
     "-P",
     "--pool",
-    cls=GroupedOption,
-    help_group="Pool Options",
     callback=_pool_name,
     metavar="[" + "|".join(POOL_NAMES) + "]",
     help="Pool implementation.",
 )
-@click.option(
+@_option(
+    POOL,
     "-E",
     "--task-events",
     "--events",
     "task_events",
-    cls=GroupedOption,
-    help_group="Pool Options",
     is_flag=True,
     default=None,
     help="Send task-related events that can be captured by monitors like celeriac events "
     "and the dashboard.",
 )
-@click.option(
+@_option(
+    POOL,
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Enables a hard time limit (in seconds int/float) for tasks.",
+)
+@_option(
+    POOL,
+    "--soft-time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Enables a soft time limit (in seconds int/float) for tasks.",
+)
+@_option(
+    POOL,
     "--max-tasks-per-child",
-    cls=GroupedOption,
-    help_group="Pool Options",
     type=click.IntRange(min=1),
     help="Maximum number of tasks a pool worker can execute before it's terminated "
     "and replaced by a new worker.",
 )
-@click.option(
+@_option(
+    POOL,
     "--max-memory-per-child",
-    cls=GroupedOption,
-    help_group="Pool Options",
     type=click.IntRange(min=1),
     help="Maximum amount of resident memory, in KiB, that may be consumed by a child "
     "process before it will be replaced by a new one. If a single task causes a child "
     "process to exceed this limit, the task will be completed and the child process will "
     "be replaced afterwards.",
 )
-@click.option(
-    "--time-limit",
-    cls=GroupedOption,
-    help_group="Pool Options",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Enables a hard time limit (in seconds int/float) for tasks.",
-)
-@click.option(
-    "--soft-time-limit",
-    cls=GroupedOption,
-    help_group="Pool Options",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Enables a soft time limit (in seconds int/float) for tasks.",
-)
-@click.option(
+@_option(
+    QUEUE,
     "--purge",
     "--discard",
     "purge",
-    cls=GroupedOption,
-    help_group="Queue Options",
     is_flag=True,
     help="Delete waiting messages of the consumed queues first.",
 )
-@click.option(
+@_option(
+    QUEUE,
     "-Q",
     "--queues",
-    cls=GroupedOption,
-    help_group="Queue Options",
     multiple=True,
     metavar=COMMA_LIST,
     callback=comma_list,
     help="Queues to consume (created if missing).",
 )
-@click.option(
+@_option(
+    QUEUE,
     "-X",
     "--exclude-queues",
-    cls=GroupedOption,
-    help_group="Queue Options",
     multiple=True,
     metavar=COMMA_LIST,
     callback=comma_list,
     help="Queues not to consume.",
 )
-@click.option(
+@_option(
+    QUEUE,
     "-I",
     "--include",
-    cls=GroupedOption,
-    help_group="Queue Options",
     multiple=True,
     metavar=COMMA_LIST,
     callback=comma_list,
     help="Extra modules to import.",
 )
-@click.option(
+@_option(
+    FEATURES,
+    "--without-mingle",
+    is_flag=True,
+    help="Do not sync revoked tasks and the clock with other workers at start-up.",
+)
+@_option(
+    FEATURES,
     "--without-heartbeat",
-    cls=GroupedOption,
-    help_group="Features",
     is_flag=True,
     help="Send no worker-heartbeat events (monitors then see the worker as offline).",
 )
-@click.option(
+@_option(
+    FEATURES,
     "--heartbeat-interval",
-    cls=GroupedOption,
-    help_group="Features",
     type=click.FloatRange(min=0, min_open=True),
     default=2.0,
     show_default=True,
     help="Seconds between worker-heartbeat events.",
 )
-@click.option(
+@_option(
+    FEATURES,
+    "--autoscale",
+    callback=_autoscale,
+    metavar="<MAX WORKERS>,<MIN WORKERS>",
+    help="Grow the pool up to MAX under load, shrink it down to MIN when idle.",
+)
+@_option(
+    BEAT,
     "-B",
     "--beat",
-    cls=GroupedOption,
-    help_group="Embedded Beat Options",
     is_flag=True,
     help="Also run the periodic task scheduler (celeriac beat) in this worker.",
 )
-@click.option(
+@_option(
+    BEAT,
     "-s",
     "--schedule-filename",
     "--schedule",
     "schedule_filename",
-    cls=GroupedOption,
-    help_group="Embedded Beat Options",
     help="Path to the schedule database if running with the -B option. Defaults to "
     "celerybeat-schedule.",
 )
-@click.option(
-    "--scheduler",
-    cls=GroupedOption,
-    help_group="Embedded Beat Options",
-    help="Scheduler class to use when running with -B.",
+@_option(BEAT, "--scheduler", help="Scheduler class to use when running with -B.")
+@_option(
+    DAEMON,
+    "-f",
+    "--logfile",
+    help="Log destination; defaults to stderr. Expands %n %h %d %p, and %i/%I (pool "
+    "process index) to give each pool process its own file.",
 )
+@_option(DAEMON, "--pidfile", help="PID file path; defaults to no PID file.")
+@_option(DAEMON, "--uid", help="Drops privileges to this user ID.")
+@_option(DAEMON, "--gid", help="Drops privileges to this group ID.")
+@_option(DAEMON, "--umask", callback=_umask, help="Create files and directories with this umask.")
+@_option(DAEMON, "--executable", help="Override path to the Python executable.")
+@click.option(STATUS_OPTION, "status_fd", type=int, hidden=True)
 @click.pass_obj
-def worker(
-    obj: CLIContext,
-    hostname: str | None,
-    loglevel: str,
-    prefetch_multiplier: int | None,
-    optimization: str | None,
-    disable_prefetch: bool | None,
-    concurrency: int | None,
-    pool: str | None,
-    max_tasks_per_child: int | None,
-    max_memory_per_child: int | None,
-    time_limit: float | None,
-    soft_time_limit: float | None,
-    purge: bool,
-    queues: list[str],
-    exclude_queues: list[str],
-    include: list[str],
-    task_events: bool | None,
-    without_heartbeat: bool,
-    heartbeat_interval: float,
-    beat: bool,
-    schedule_filename: str | None,
-    scheduler: str | None,
-) -> None:
+def worker(obj: CLIContext, /, **options: Any) -> None:
     """Start a worker."""
+    if options["detach"] and options["status_fd"] is None:
+        _detach(options)  # first: nothing may be open (no threads, no connections) yet
+        return
+    report = StartupReport(options["status_fd"])
+    try:
+        _run(obj, options, report)
+    except CeleriacError as exc:
+        report.fail(str(exc))
+        raise click.ClickException(str(exc)) from exc
+    except (ValueError, ImportError) as exc:
+        report.fail(f"{type(exc).__name__}: {exc}")
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+    except click.ClickException as exc:
+        report.fail(exc.format_message())
+        raise
+    finally:
+        report.fail("the worker stopped during start-up")  # nothing if it reported
+
+
+def _detach(options: dict[str, Any]) -> None:
+    """Start this same command line again as a daemon, and wait until it reports."""
+    nodename = default_nodename(options["hostname"])
+    logfile = options["logfile"]
+    program = ["-m", "celeriac"] if sys.argv[0].endswith("__main__.py") else [sys.argv[0]]
+    argv = [options["executable"] or sys.executable, *program, *sys.argv[1:]]
+    failure = spawn_daemon(
+        argv,
+        status_option=STATUS_OPTION,
+        logfile=node_format(logfile, nodename, index=0) if logfile else None,
+        umask=options["umask"],
+        uid=options["uid"],
+        gid=options["gid"],
+    )
+    if failure is not None:
+        raise click.ClickException(failure)
+
+
+def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> None:
     from celeriac.worker.worker import Worker
 
-    setup_logging(loglevel)
-    try:
+    drop_privileges(options["uid"], options["gid"])
+    if options["umask"] is not None:
+        os.umask(options["umask"])
+    nodename = default_nodename(options["hostname"])
+    logfile, pidfile = options["logfile"], options["pidfile"]
+    with pidlock(node_format(pidfile, nodename)) if pidfile else contextlib.nullcontext():
+        setup_logging(
+            options["loglevel"], node_format(logfile, nodename, index=0) if logfile else None
+        )
         node = Worker(
             obj.app,
-            hostname=hostname,
-            queues=queues,
-            exclude_queues=exclude_queues,
-            concurrency=concurrency,
-            pool=pool,
-            prefetch_multiplier=prefetch_multiplier,
-            disable_prefetch=disable_prefetch,
-            time_limit=time_limit,
-            soft_time_limit=soft_time_limit,
-            max_tasks_per_child=max_tasks_per_child,
-            max_memory_per_child=max_memory_per_child,
-            purge=purge,
-            include=include,
-            task_events=task_events,
-            heartbeat_interval=None if without_heartbeat else heartbeat_interval,
-            beat=beat,
-            schedule_filename=schedule_filename,
-            scheduler=scheduler,
+            hostname=options["hostname"],
+            queues=options["queues"],
+            exclude_queues=options["exclude_queues"],
+            concurrency=options["concurrency"],
+            pool=options["pool"],
+            prefetch_multiplier=options["prefetch_multiplier"],
+            disable_prefetch=options["disable_prefetch"],
+            time_limit=options["time_limit"],
+            soft_time_limit=options["soft_time_limit"],
+            max_tasks_per_child=options["max_tasks_per_child"],
+            max_memory_per_child=options["max_memory_per_child"],
+            purge=options["purge"],
+            include=options["include"],
+            task_events=options["task_events"],
+            heartbeat_interval=None
+            if options["without_heartbeat"]
+            else options["heartbeat_interval"],
+            beat=options["beat"],
+            schedule_filename=options["schedule_filename"],
+            scheduler=options["scheduler"],
+            autoscale=options["autoscale"],
+            statedb=options["statedb"],
+            mingle=not options["without_mingle"],
+            process_init=_child_log_file(logfile, nodename),
         )
         node.load_tasks()
         obj.echo(node.banner())
+        report.ok()
         asyncio.run(node.run())
-    except CeleriacError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except (ValueError, ImportError) as exc:
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _child_log_file(template: str | None, nodename: str) -> Callable[[int], None] | None:
+    """With ``%i``/``%I`` in the log file name, each pool process logs to its own file."""
+    if not template or ("%i" not in template and "%I" not in template):
+        return None
+    return functools.partial(_log_to_own_file, template, nodename)
+
+
+def _log_to_own_file(template: str, nodename: str, index: int) -> None:
+    """In pool process ``index``: move the root logger's file handlers to its own file."""
+    root = logging.getLogger()
+    path = node_format(template, nodename, index=index)
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            own = logging.FileHandler(path)
+            own.setFormatter(handler.formatter)
+            own.setLevel(handler.level)
+            root.removeHandler(handler)
+            handler.close()
+            root.addHandler(own)

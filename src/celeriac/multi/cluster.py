@@ -49,24 +49,45 @@ class Cluster:
         self.poll_interval = poll_interval
 
     def start(self) -> int:
-        """Start every node; 1 if any failed to start."""
+        """Start every node, all at once; 1 if any failed to start.
+
+        Each ``worker --detach`` returns once its daemon has started (or failed to), so
+        the nodes start side by side and are reported in order.
+        """
         self.say("> Starting nodes...\n")
-        return int(any([self.start_node(node) for node in self.nodes]))
+        launched = [(node, self._launch(node)) for node in self.nodes]
+        return int(any([self._report(node, started) for node, started in launched]))
 
     def start_node(self, node: Node) -> int:
         """Start one node (not a second copy of a running one); its exit status."""
-        self.say(f"\t> {node.name}: ")
+        return self._report(node, self._launch(node))
+
+    def _launch(self, node: Node) -> tuple[str, subprocess.Popen[bytes] | None]:
+        """Start ``worker --detach`` for ``node``: (what to say first, the process).
+
+        No process when the node runs already (it is not started twice).
+        """
         pid = node.read_pid()
         if pid is not None and is_alive(pid):
-            self.say(f"already running (pid {pid})\n")
-            return 0
+            return f"already running (pid {pid})", None
+        note = ""
         if pid is not None:
-            self.say(f"removing stale pidfile {node.pidfile} (pid {pid}); ")
+            note = f"removing stale pidfile {node.pidfile} (pid {pid}); "
             os.unlink(node.pidfile)
         for path in (node.pidfile, node.logfile):
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        code = subprocess.call(node.argv)
-        self.say("OK\n" if code == 0 else f"FAILED (exit code {code})\n")
+        return note, subprocess.Popen(node.argv, stderr=subprocess.PIPE)
+
+    def _report(self, node: Node, launched: tuple[str, subprocess.Popen[bytes] | None]) -> int:
+        note, process = launched
+        self.say(f"\t> {node.name}: {note}")
+        if process is None:
+            self.say("\n")
+            return 0
+        _, errors = process.communicate()
+        code = process.returncode
+        reason = errors.decode(errors="replace").strip().replace("Error: ", "", 1)
+        self.say("OK\n" if code == 0 else f"FAILED (exit code {code}): {reason}\n")
         return code
 
     def _running(self) -> list[tuple[Node, int]]:
@@ -131,8 +152,10 @@ class Cluster:
 
         def start_again(node: Node) -> None:
             self.say(f"> Restarting node {node.name}: ")
-            code = subprocess.call(node.argv)
-            self.say("OK\n" if code == 0 else f"FAILED (exit code {code})\n")
+            started = subprocess.run(node.argv, stderr=subprocess.PIPE, check=False)
+            reason = started.stderr.decode(errors="replace").strip().replace("Error: ", "", 1)
+            code = started.returncode
+            self.say("OK\n" if code == 0 else f"FAILED (exit code {code}): {reason}\n")
             results.append(code)
 
         signalled = self.signal_all(sig)

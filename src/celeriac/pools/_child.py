@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from celeriac.exceptions import SoftTimeLimitExceeded
+from celeriac.pools.base import PoolOptions
 
 __all__ = [
     "FrameReader",
@@ -121,7 +122,7 @@ def resident_kib() -> int:
 
 
 def start_fork_server(
-    target: Callable[[Any], Any], *, max_tasks: int | None, max_memory_kib: int | None
+    target: Callable[[Any], Any], options: PoolOptions
 ) -> tuple[int, socket.socket]:
     """Fork the fork server; return its pid and the worker's end of its control socket."""
     control, server_end = socket.socketpair()
@@ -131,13 +132,7 @@ def start_fork_server(
         pid = os.fork()
     if pid == 0:
         control.close()
-        run_fork_server(
-            server_end,
-            target,
-            parent_pid=parent_pid,
-            max_tasks=max_tasks,
-            max_memory_kib=max_memory_kib,
-        )
+        run_fork_server(server_end, target, parent_pid=parent_pid, options=options)
     server_end.close()
     return pid, control
 
@@ -147,13 +142,14 @@ def run_fork_server(
     target: Callable[[Any], Any],
     *,
     parent_pid: int,
-    max_tasks: int | None,
-    max_memory_kib: int | None,
+    options: PoolOptions,
 ) -> NoReturn:
     """Fork a child for each ``("spawn", index)`` frame until ``control`` closes; exit.
 
     Answers ``("spawned", index, pid)`` with the worker's end of the child's socket pair
-    attached, and ``("exited", pid, wait_status)`` when a child has been reaped.
+    attached, and ``("exited", pid, wait_status)`` when a child has been reaped. A
+    ``("prepare", fn)`` frame runs ``fn()`` here first (``pool_restart`` reloads modules
+    this way, so the children forked next run the new code).
     """
     code = 1
     try:
@@ -174,7 +170,10 @@ def run_fork_server(
                         got, frame = recv_frame(control)
                         if not got:
                             _exit_server(0)
-                        _fork_child(control, frame[1], target, own_fds, max_tasks, max_memory_kib)
+                        if frame[0] == "prepare":
+                            _prepare(frame[1])
+                        else:
+                            _fork_child(control, frame[1], target, own_fds, options)
                     else:
                         with contextlib.suppress(BlockingIOError):
                             os.read(wake_r, 4096)
@@ -196,13 +195,19 @@ def _ignore_signal(signum: int, frame: Any) -> None:
     """SIGCHLD only needs to wake the selector (through the wake-up fd)."""
 
 
+def _prepare(fn: Callable[[], None]) -> None:
+    try:
+        fn()
+    except Exception:  # a failed reload leaves the old code running; say so
+        logger.exception("The prefork fork server could not prepare a pool restart")
+
+
 def _fork_child(
     control: socket.socket,
     index: int,
     target: Callable[[Any], Any],
     own_fds: list[int],
-    max_tasks: int | None,
-    max_memory_kib: int | None,
+    options: PoolOptions,
 ) -> None:
     server_pid = os.getpid()
     parent_end, child_end = socket.socketpair()
@@ -211,11 +216,10 @@ def _fork_child(
         run_child(
             child_end,
             target,
-            name=f"ForkPoolWorker-{index}",
+            index=index,
             parent_pid=server_pid,
             inherited_fds=[*own_fds, parent_end.fileno()],
-            max_tasks=max_tasks,
-            max_memory_kib=max_memory_kib,
+            options=options,
         )
     child_end.close()
     socket.send_fds(control, [dump_frame(("spawned", index, pid))], [parent_end.fileno()])
@@ -237,21 +241,31 @@ def run_child(
     sock: socket.socket,
     target: Callable[[Any], Any],
     *,
-    name: str,
+    index: int,
     parent_pid: int,
     inherited_fds: Iterable[int],
-    max_tasks: int | None,
-    max_memory_kib: int | None,
+    options: PoolOptions,
 ) -> NoReturn:
     """Serve jobs from ``sock`` until end of file, then exit; never returns.
 
-    Runs in a freshly forked child. It must not unwind into the code that forked it,
-    so every path ends in ``os._exit``.
+    Runs in a freshly forked child (``ForkPoolWorker-<index>``). It must not unwind into
+    the code that forked it, so every path ends in ``os._exit``.
     """
     code = 1
+    name = f"ForkPoolWorker-{index}"
     try:
         _detach(name, parent_pid, inherited_fds)
-        _serve(sock, target, max_tasks=max_tasks, max_memory_kib=max_memory_kib)
+        if options.initializer is not None:
+            try:
+                options.initializer(index)
+            except Exception:  # the child can still work: log it and go on
+                logger.exception("%s: the process initializer failed", name)
+        _serve(
+            sock,
+            target,
+            max_tasks=options.max_tasks_per_child,
+            max_memory_kib=options.max_memory_per_child,
+        )
         code = 0
     except BaseException:  # the child's outermost frame: log, then exit
         logger.exception("%s failed", name)

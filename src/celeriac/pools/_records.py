@@ -1,18 +1,37 @@
-"""What the prefork supervisor keeps per job and per child process."""
+"""What the prefork supervisor keeps per job, per child process, and for the fork server."""
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import logging
 import os
+import pickle
 import signal
 import socket
 import time
 from collections.abc import Iterable
-from typing import final
+from typing import Any, final
 
-from celeriac.pools._child import FrameReader
+from celeriac.pools._child import FrameReader, dump_frame
 from celeriac.pools.base import DoneCallback
 
-__all__ = ["ChildRecord", "JobRecord", "describe_exit", "overdue", "until_next_deadline"]
+__all__ = [
+    "ChildRecord",
+    "ForkServer",
+    "JobRecord",
+    "WakePipe",
+    "describe_exit",
+    "overdue",
+    "running",
+    "signal_quietly",
+    "until_next_deadline",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Most file descriptors one read from the fork server may carry.
+_MAX_FDS = 64
 
 
 @final
@@ -53,6 +72,17 @@ class ChildRecord:
         return f"ForkPoolWorker-{self.index}"
 
 
+def running(children: Iterable[ChildRecord], job: int) -> ChildRecord | None:
+    """The child running job number ``job``, if any."""
+    return next((c for c in children if c.job is not None and c.job.number == job), None)
+
+
+def signal_quietly(pid: int, signum: int) -> None:
+    """Send ``signum`` to ``pid``; a process that is already gone is not an error."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
+
+
 def describe_exit(status: int) -> str:
     """A wait status as Celery words it: ``signal 9 (SIGKILL)`` or ``exitcode 1``."""
     code = os.waitstatus_to_exitcode(status)
@@ -83,3 +113,84 @@ def overdue(children: Iterable[ChildRecord]) -> list[ChildRecord]:
         and c.job.deadline <= now
         and not c.job.timed_out
     ]
+
+
+@final
+class WakePipe:
+    """A non-blocking pipe another thread writes to, to wake the supervisor's selector."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+
+    def wake(self) -> None:
+        """Make the read end readable (a full pipe is awake already)."""
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self.write_fd, b"x")
+
+    def drain(self) -> None:
+        """Read everything written so far."""
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self.read_fd, 4096):
+                pass
+
+    def close(self) -> None:
+        """Close both ends."""
+        os.close(self.read_fd)
+        os.close(self.write_fd)
+
+
+@final
+class ForkServer:
+    """The worker's end of the fork server: its pid, its control socket, its reports."""
+
+    def __init__(self, pid: int, sock: socket.socket) -> None:
+        self.pid: int | None = pid
+        self.sock: socket.socket | None = sock
+        self._reader = FrameReader()
+        self._fds: collections.deque[int] = collections.deque()
+
+    def send(self, request: tuple[Any, ...]) -> bool:
+        """Send ``("spawn", index)`` or ``("prepare", fn)``; whether it could be sent."""
+        if self.sock is None:
+            return False
+        try:
+            self.sock.sendall(dump_frame(request))
+        except OSError:
+            logger.exception("Cannot reach the prefork fork server")
+            return False
+        return True
+
+    def read(self) -> list[tuple[Any, ...]] | None:
+        """The reports now readable (``None`` once the server is gone).
+
+        ``("spawned", index, pid, fd)`` with the worker's end of the child's socket pair,
+        or ``("exited", pid, wait_status)``.
+        """
+        assert self.sock is not None
+        data, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, _MAX_FDS)
+        if not data:
+            return None
+        self._fds.extend(fds)
+        events: list[tuple[Any, ...]] = []
+        for frame in self._reader.feed(data):
+            kind, *rest = pickle.loads(frame)
+            fd = (self._fds.popleft(),) if kind == "spawned" else ()
+            events.append((kind, *rest, *fd))
+        return events
+
+    def close(self) -> None:
+        """Close the control socket (the server exits when it sees that)."""
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def wait(self, *, kill: bool = False) -> None:
+        """Wait for the server to exit (``kill``: SIGKILL it first)."""
+        if self.pid is not None:
+            if kill:
+                signal_quietly(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+            self.pid = None

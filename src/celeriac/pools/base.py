@@ -17,7 +17,11 @@ says whether it does):
   the hard limit ends the job and reports ``TimeLimitExceeded``;
 - :class:`PoolOptions`: when to replace a child (after so many jobs, or once it uses so
   much memory), and the floor for :meth:`Pool.resize` (autoscaling);
-- a job whose process died reports ``WorkerLostError``.
+- a job whose process died reports ``WorkerLostError``;
+- :meth:`Pool.terminate_job` stops one running job (``revoke --terminate``), by the
+  number :meth:`Pool.submit` returned; :meth:`Pool.job_pid` says where a job runs;
+- :meth:`Pool.resize` (``pool_grow``/``pool_shrink``, autoscaling) and
+  :meth:`Pool.restart` (``pool_restart``).
 """
 
 from __future__ import annotations
@@ -45,11 +49,14 @@ class PoolOptions:
             memory over this many KiB.
         describe: Names a job's payload in log lines (``proj.add[<id>]``); the pool
             knows payloads, not what they mean.
+        initializer: Called in each new child process with its index (1, 2, ...),
+            before it runs any job (per-process log files, ``worker_process_init``).
     """
 
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
     describe: Callable[[Any], str] | None = None
+    initializer: Callable[[int], None] | None = None
 
 
 class Pool(ABC):
@@ -115,6 +122,25 @@ class Pool(ABC):
             NotImplementedError: this pool cannot change its size.
         """
         raise NotImplementedError(f"the {self.name} pool cannot be resized")
+
+    def terminate_job(self, job: int, signum: int) -> bool:
+        """Stop the running job numbered ``job`` (``signum`` for a process); whether found.
+
+        The job then reports an error through its ``on_done``, as a lost job does.
+        """
+        return False
+
+    def job_pid(self, job: int) -> int | None:
+        """The pid of the process running job ``job`` (``None``: not running, unknown)."""
+        return None
+
+    def restart(self, prepare: Callable[[], None] | None = None) -> None:
+        """Replace the processes that run jobs (``pool_restart``), after ``prepare``.
+
+        ``prepare`` runs where new processes come from, so what it imports or reloads
+        is what they run. Pools whose jobs run in the worker's own process have nothing
+        to replace (the worker runs ``prepare`` there itself).
+        """
 
     def run_here(self, payload: Any, on_done: DoneCallback) -> None:
         """Run one job in the calling thread and report it (shared by pool kinds)."""

@@ -1,18 +1,12 @@
-"""The ``prefork`` pool (alias ``processes``): jobs run in forked child processes.
+"""The ``prefork`` pool (alias ``processes``): jobs run in supervised child processes.
 
-Children inherit the app and its tasks (the target exists before anything forks); only
-payloads go in and outcomes come back, pickled, over one socket pair per child. They
-are forked by a single-threaded fork server that the pool forks once when it starts
-(see :mod:`celeriac.pools._child` for why). The worker's thread writes a job straight
-to an idle child's socket; one supervisor thread waits on every child's socket and on
-the fork server with a selector and reports each outcome through ``on_done``: no thread
-hop per job on the way in, one on the way out (``on_done`` hops onto the event loop).
-
-The supervisor keeps the pool at size. A child that exits is replaced, and its job, if
-it had one, reports ``WorkerLostError``. A job past its hard time limit has its child
-killed (SIGKILL) and reports ``TimeLimitExceeded``; the soft limit is a timer in the
-child. A child that retires (max tasks or memory per child) gets no more work. A child
-gets a job only while idle, so a long job never holds up others (Celery's ``-O fair``).
+Children are forked by a single-threaded fork server (:mod:`celeriac.pools._child` says
+why) and inherit the app; payloads go in and outcomes come back pickled, over a socket
+pair per child. The worker writes a job straight to an idle child (so a long job never
+holds up others: Celery's ``-O fair``); one supervisor thread reads every child's socket
+and the fork server's reports, enforces hard time limits (SIGKILL), replaces children
+that exit or retire (max tasks or memory per child) and reports lost jobs
+(``WorkerLostError``). docs/architecture.md has the design and its numbers.
 """
 
 from __future__ import annotations
@@ -21,28 +15,30 @@ import collections
 import contextlib
 import itertools
 import logging
-import os
 import pickle
 import selectors
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, final
 
 from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
 from celeriac.pools._child import (
-    FrameReader,
     describe_jobs_with,
     dump_frame,
-    send_frame,
     start_fork_server,
 )
 from celeriac.pools._records import (
     ChildRecord,
+    ForkServer,
     JobRecord,
+    WakePipe,
     describe_exit,
     overdue,
+    running,
+    signal_quietly,
     until_next_deadline,
 )
 from celeriac.pools.base import DoneCallback, Pool, PoolOptions, Target
@@ -53,8 +49,6 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a cold stop waits after SIGTERM before it sends SIGKILL.
 _TERMINATE_GRACE = 2.0
-#: Most file descriptors one read from the fork server may carry.
-_MAX_FDS = 64
 
 
 @final
@@ -81,18 +75,13 @@ class PreforkPool(Pool):
         self._pending: collections.deque[JobRecord] = collections.deque()
         self._numbers = itertools.count()
         self._selector: selectors.DefaultSelector | None = None
-        self._wake_fds: tuple[int, int] | None = None
-        self._control: socket.socket | None = None
-        self._control_reader = FrameReader()
-        self._received_fds: collections.deque[int] = collections.deque()
-        self._server_pid: int | None = None
+        self._waker: WakePipe | None = None
+        self._server: ForkServer | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._closing = False
         self._abandoning = False
         self._is_server_lost = False
-
-    # -- the worker's side ----------------------------------------------------------
 
     @property
     def limit(self) -> int:
@@ -107,18 +96,11 @@ class PreforkPool(Pool):
             RuntimeError: the fork server exited before the children existed.
         """
         describe_jobs_with(self.options.describe)  # before the fork: children inherit it
-        self._server_pid, self._control = start_fork_server(
-            self.target,
-            max_tasks=self.options.max_tasks_per_child,
-            max_memory_kib=self.options.max_memory_per_child,
-        )
+        self._server = ForkServer(*start_fork_server(self.target, self.options))
         self._selector = selectors.DefaultSelector()
-        read_fd, write_fd = os.pipe()
-        os.set_blocking(read_fd, False)
-        os.set_blocking(write_fd, False)
-        self._wake_fds = (read_fd, write_fd)
-        self._selector.register(read_fd, selectors.EVENT_READ, None)
-        self._selector.register(self._control, selectors.EVENT_READ, "control")
+        self._waker = WakePipe()
+        self._selector.register(self._waker.read_fd, selectors.EVENT_READ, None)
+        self._selector.register(self._server.sock, selectors.EVENT_READ, "control")  # type: ignore[arg-type]
         with self._lock:
             self._fill()
         self._thread = threading.Thread(
@@ -137,23 +119,66 @@ class PreforkPool(Pool):
         *,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
-    ) -> None:
+    ) -> int | None:
         """Write the job to an idle child now, or queue it until a child is free."""
         try:
             frame = dump_frame((payload, soft_time_limit))
         except Exception as exc:  # an unpicklable payload is this job's failure
             on_done(None, exc)
-            return
+            return None
         job = JobRecord(next(self._numbers), frame, on_done, time_limit)
         with self._lock:
             self._pending.append(job)
             self._assign()
+        return job.number
 
     def resize(self, size: int) -> None:
-        """Grow or shrink to ``size`` children (idle ones leave first)."""
+        """Grow or shrink to ``size`` children (idle ones leave first; 0 is allowed)."""
         with self._lock:
-            self._size = max(1, size)
+            self._size = max(0, size)
             self._retire_surplus()
+            self._fill()
+
+    def terminate_job(self, job: int, signum: int) -> bool:
+        """Send ``signum`` to the child running ``job`` (its exit reports the job lost).
+
+        A job still waiting for a child is dropped and reported lost at once.
+        """
+        with self._lock:
+            child = running(self._children.values(), job)
+            if child is not None:
+                signal_quietly(child.pid, signum)
+                return True
+            waiting = next((j for j in self._pending if j.number == job), None)
+            if waiting is None:
+                return False
+            self._pending.remove(waiting)
+        waiting.on_done(None, WorkerLostError(f"Job {job} terminated before it started."))
+        return True
+
+    def job_pid(self, job: int) -> int | None:
+        """The pid of the child running ``job``."""
+        with self._lock:
+            child = running(self._children.values(), job)
+        return child.pid if child is not None else None
+
+    def restart(self, prepare: Callable[[], None] | None = None) -> None:
+        """Have the fork server run ``prepare``, then replace every child.
+
+        Idle children leave at once, busy ones after their job; the new ones are forked
+        by the server after ``prepare`` ran there, so they see what it (re)imported.
+        ``prepare`` travels pickled: a module-level function, or a partial of one.
+        """
+        with self._lock:
+            if self._server is None or self._server.sock is None:
+                raise RuntimeError("the prefork pool is not running")
+            if prepare is not None:
+                self._server.send(("prepare", prepare))
+            for child in self._children.values():
+                if not child.retiring:
+                    child.retiring = "is replaced (pool restart)"
+                    if child.job is None:
+                        self._dismiss(child)
             self._fill()
 
     def stop(self, *, wait: bool) -> None:
@@ -170,12 +195,10 @@ class PreforkPool(Pool):
         if self._thread.is_alive():
             with self._lock:
                 for child in self._children.values():
-                    self._signal(child.pid, signal.SIGKILL)
+                    signal_quietly(child.pid, signal.SIGKILL)
             self._thread.join(_TERMINATE_GRACE)
-        if self._server_pid is not None:  # the server exits once its control socket closes
-            self._signal(self._server_pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self._server_pid, 0)
+        if self._server is not None:  # it exits once its control socket closes
+            self._server.wait(kill=True)
         self._thread = None
         self._close_fds()
 
@@ -183,17 +206,14 @@ class PreforkPool(Pool):
         """``inspect stats`` pool info: the children's pids and the replacement policy."""
         with self._lock:
             pids = sorted(self._children)
-        options = self.options
         return {
             **super().info(),
             "processes": pids,
-            "max-tasks-per-child": options.max_tasks_per_child,
-            "max-memory-per-child": options.max_memory_per_child,
+            "max-tasks-per-child": self.options.max_tasks_per_child,
+            "max-memory-per-child": self.options.max_memory_per_child,
         }
 
-    # -- shared helpers (called with the lock held) ------------------------------------
-
-    def _assign(self) -> None:
+    def _assign(self) -> None:  # this and the next four: called with the lock held
         idle = [c for c in self._children.values() if c.job is None and not c.retiring]
         while self._pending and idle:
             child, job = idle.pop(), self._pending.popleft()
@@ -210,17 +230,14 @@ class PreforkPool(Pool):
 
     def _fill(self) -> None:
         """Ask the fork server for as many children as the pool is short of."""
-        if self._closing or self._control is None:
+        if self._closing or self._server is None:
             return
         working = sum(1 for c in self._children.values() if not c.retiring)
         used = {c.index for c in self._children.values()} | self._spawning
         free = (i for i in itertools.count(1) if i not in used)
         for _ in range(self._size - working - len(self._spawning)):
             index = next(free)
-            try:
-                send_frame(self._control, ("spawn", index))
-            except OSError:
-                logger.exception("Cannot reach the prefork fork server")
+            if not self._server.send(("spawn", index)):
                 return
             self._spawning.add(index)
 
@@ -235,28 +252,20 @@ class PreforkPool(Pool):
     def _dismiss(self, child: ChildRecord) -> None:
         """Let ``child`` finish its job and exit (cold: terminate it)."""
         if self._abandoning:
-            self._signal(child.pid, signal.SIGTERM)
+            signal_quietly(child.pid, signal.SIGTERM)
         elif not child.is_closed:
             with contextlib.suppress(OSError):
                 child.sock.shutdown(socket.SHUT_WR)
 
-    @staticmethod
-    def _signal(pid: int, signum: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
     def _wake(self) -> None:
-        if self._wake_fds is not None:
-            with contextlib.suppress(BlockingIOError, OSError):
-                os.write(self._wake_fds[1], b"x")
+        if self._waker is not None:
+            self._waker.wake()
 
-    # -- the supervisor thread ----------------------------------------------------------
-
-    def _supervise(self) -> None:
+    def _supervise(self) -> None:  # the supervisor thread
         assert self._selector is not None
         while True:
             with self._lock:
-                if not self._spawning and not self._ready.is_set():
+                if not self._spawning:
                     self._ready.set()
                 if self._closing and not self._children and not self._spawning:
                     self._close_control()
@@ -266,7 +275,7 @@ class PreforkPool(Pool):
             try:
                 for key, _ in self._selector.select(timeout):
                     if key.data is None:
-                        self._drain_wake_pipe()
+                        self._waker.drain()  # type: ignore[union-attr]
                     elif key.data == "control":
                         self._read_control()
                     else:
@@ -278,25 +287,17 @@ class PreforkPool(Pool):
             except Exception:  # the supervisor must keep supervising
                 logger.exception("Prefork supervisor step failed")
 
-    def _drain_wake_pipe(self) -> None:
-        assert self._wake_fds is not None
-        with contextlib.suppress(BlockingIOError):
-            while os.read(self._wake_fds[0], 4096):
-                pass
-
     def _read_control(self) -> None:
-        assert self._control is not None
-        data, fds, _, _ = socket.recv_fds(self._control, 1 << 16, _MAX_FDS)
-        if not data:
+        assert self._server is not None
+        events = self._server.read()
+        if events is None:
             self._lose_server()
             return
-        self._received_fds.extend(fds)
-        for frame in self._control_reader.feed(data):
-            kind, *rest = pickle.loads(frame)
+        for kind, *rest in events:
             if kind == "spawned":
-                self._add_child(rest[0], rest[1], self._received_fds.popleft())
+                self._add_child(*rest)
             elif kind == "exited":
-                self._on_exit(rest[0], rest[1])
+                self._on_exit(*rest)
 
     def _add_child(self, index: int, pid: int, fd: int) -> None:
         assert self._selector is not None
@@ -312,34 +313,31 @@ class PreforkPool(Pool):
         logger.debug("Started %s (pid %d)", child.name, pid)
 
     def _lose_server(self) -> None:
-        assert self._selector is not None and self._control is not None
+        assert self._server is not None
         if not self._closing:
             logger.critical("The prefork fork server exited; lost children are not replaced")
         self._close_control()
         with self._lock:
             self._spawning.clear()
-        if self._server_pid is not None:
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self._server_pid, 0)
-            self._server_pid = None
+        self._server.wait()
         self._is_server_lost = True
         self._ready.set()
 
     def _close_control(self) -> None:
-        if self._control is not None and self._selector is not None:
-            self._selector.unregister(self._control)
-            self._control.close()
-            self._control = None
+        server = self._server
+        if server is not None and server.sock is not None and self._selector is not None:
+            self._selector.unregister(server.sock)
+            server.close()
 
     def _read(self, child: ChildRecord) -> None:
         try:
             data = child.sock.recv(1 << 16)
         except OSError:
             data = b""
-        if not data:  # it exited (or is exiting): the fork server reports how
+        if data:
+            self._handle_frames(child, data)
+        else:  # it exited (or is exiting): the fork server reports how
             self._close_child_socket(child)
-            return
-        self._handle_frames(child, data)
 
     def _handle_frames(self, child: ChildRecord, data: bytes) -> None:
         for frame in child.reader.feed(data):
@@ -351,14 +349,15 @@ class PreforkPool(Pool):
                 job, child.job = child.job, None
                 if retiring:
                     child.retiring = retiring
+                elif child.retiring:  # the pool retired it while busy (restart)
+                    self._dismiss(child)
                 self._retire_surplus()
                 self._assign()
             if job is not None and not self._abandoning:
                 job.on_done(value, error)
 
     def _close_child_socket(self, child: ChildRecord) -> None:
-        if not child.is_closed:
-            assert self._selector is not None
+        if not child.is_closed and self._selector is not None:
             self._selector.unregister(child.sock)
             child.sock.close()
             child.is_closed = True
@@ -377,11 +376,8 @@ class PreforkPool(Pool):
             del self._children[pid]
             job, child.job = child.job, None
         if job is not None:
-            error: BaseException
-            if job.timed_out:
-                error = TimeLimitExceeded(job.time_limit)
-            else:
-                error = WorkerLostError(f"Worker exited prematurely: {how} Job: {job.number}.")
+            lost = f"Worker exited prematurely: {how} Job: {job.number}."
+            error = TimeLimitExceeded(job.time_limit) if job.timed_out else WorkerLostError(lost)
             logger.error("Process %r pid:%d exited with %r", child.name, pid, how)
             if not self._abandoning:
                 job.on_done(None, error)
@@ -394,13 +390,10 @@ class PreforkPool(Pool):
         with self._lock:
             for child in overdue(self._children.values()):
                 child.job.timed_out = True  # type: ignore[union-attr]
-                self._signal(child.pid, signal.SIGKILL)
+                signal_quietly(child.pid, signal.SIGKILL)
 
     def _close_fds(self) -> None:
-        if self._selector is not None:
+        if self._selector is not None and self._waker is not None:
             self._selector.close()
-            self._selector = None
-        if self._wake_fds is not None:
-            for fd in self._wake_fds:
-                os.close(fd)
-            self._wake_fds = None
+            self._waker.close()
+            self._selector, self._waker = None, None

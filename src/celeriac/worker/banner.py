@@ -23,7 +23,7 @@ def banner(
     *,
     hostname: str,
     queues: list[Queue],
-    concurrency: int,
+    concurrency: int | str,
     pool_name: str,
     events: bool,
     now: dt.datetime | None = None,

@@ -19,39 +19,24 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from celeriac import serialization, states
-from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
-from celeriac.exceptions import (
-    CeleriacError,
-    NotRegistered,
-    OperationalError,
-    TimeLimitExceeded,
-    WorkerLostError,
-)
+from celeriac import serialization
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery
+from celeriac.exceptions import CeleriacError, NotRegistered, OperationalError
 from celeriac.protocol import TaskMessage, parse_task_message
-from celeriac.worker.execute import INVALID, Outcome
+from celeriac.worker import policy
 from celeriac.worker.hooks import Hook, run_hooks
+from celeriac.worker.ratelimit import RateLimits
 from celeriac.worker.revokes import Revocations
-from celeriac.worker.workflow import fail_lost_task
+from celeriac.worker.settle import Job, Settlement, background
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.pools.base import Pool
+    from celeriac.worker.execute import Outcome
 
 __all__ = ["Consumer"]
 
 logger = logging.getLogger(__name__)
-
-
-class _Job:
-    __slots__ = ("acked", "delivery", "message", "time_start", "worker_pid")
-
-    def __init__(self, delivery: Delivery, message: TaskMessage) -> None:
-        self.delivery = delivery
-        self.message = message
-        self.acked = False
-        self.time_start: float | None = None
-        self.worker_pid: int | None = None
 
 
 class Consumer:
@@ -69,6 +54,10 @@ class Consumer:
         fetch_timeout: Seconds one fetch waits before the loop looks around again.
         hooks: Called around each task (events, statistics, signals), in order.
         revoked: Task ids to refuse.
+
+    Attributes:
+        max_concurrency: The pool's ceiling when it is autoscaled: prefetch follows
+            it, not the pool's current size.
     """
 
     def __init__(
@@ -97,10 +86,23 @@ class Consumer:
         self.revoked = revoked if revoked is not None else Revocations()
         self.accept = serialization.resolve_accept(app.conf.accept_content)
         self.dead_letter_queue = DEAD_LETTER_QUEUE
-        self.reserved: collections.deque[_Job] = collections.deque()
-        self.active: dict[int, _Job] = {}
+        self.reserved: collections.deque[Job] = collections.deque()
+        self.active: dict[int, Job] = {}
+        self.rate_limits: RateLimits[Job] = RateLimits(functools.partial(policy.rate_limit, app))
+        self.max_concurrency: int | None = None
         self.processed = 0
+        self._due: collections.deque[Job] = collections.deque()
+        self._rate_timer: asyncio.TimerHandle | None = None
         self._acks: list[Delivery] = []
+        self.settlement = Settlement(
+            app,
+            hostname=hostname,
+            accept=self.accept,
+            hooks=self.hooks,
+            acks=self._acks,
+            hard_limit=lambda message: self._time_limits(message)[0],
+            dead_letter=self._dead_letter,
+        )
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -113,7 +115,17 @@ class Consumer:
     @property
     def prefetch_limit(self) -> int:
         """Most messages held at once (it follows the pool's size when that changes)."""
-        return self.pool.limit * self.prefetch_multiplier if self.prefetch_multiplier else 10_000
+        if not self.prefetch_multiplier:
+            return 10_000
+        return max(self.pool.limit, self.max_concurrency or 0, 1) * self.prefetch_multiplier
+
+    def waiting(self) -> list[Job]:
+        """Jobs held here but not running: reserved, and waiting for their rate limit."""
+        return [*self._due, *self.rate_limits, *self.reserved]
+
+    def held(self) -> int:
+        """How many messages this consumer holds (running or waiting)."""
+        return len(self.reserved) + len(self.active) + len(self.rate_limits) + len(self._due)
 
     async def run(self) -> None:
         """Consume until :meth:`stop` is called."""
@@ -123,7 +135,7 @@ class Consumer:
         failures = 0
         try:
             while not self.is_stopping():
-                room = self.prefetch_limit - len(self.reserved) - len(self.active)
+                room = self.prefetch_limit - self.held()
                 if room <= 0:
                     self._wakeup.clear()
                     await self._wakeup.wait()
@@ -187,8 +199,12 @@ class Consumer:
 
     async def release(self, *, include_active: bool) -> None:
         """Give reserved (and, for a cold stop, late-ack running) messages back."""
-        back = [job.delivery for job in self.reserved]
+        back = [job.delivery for job in self.waiting()]
         self.reserved.clear()
+        self._due.clear()
+        self.rate_limits.clear()
+        if self._rate_timer is not None:
+            self._rate_timer.cancel()
         if include_active:
             back += [job.delivery for job in self.active.values() if not job.acked]
         await self._flush_acks()
@@ -237,7 +253,7 @@ class Consumer:
             )
             self._acks.append(delivery)
             return
-        self.reserved.append(_Job(delivery, task_message))
+        self.reserved.append(Job(delivery, task_message))
         run_hooks(self.hooks, "on_received", task_message)
 
     async def _refuse(self, delivery: Delivery, message: TaskMessage, *, expired: bool) -> None:
@@ -265,147 +281,107 @@ class Consumer:
 
     # -- dispatching --------------------------------------------------------------------
 
-    def _acks_late(self, job: _Job) -> bool:
-        task = self.app.tasks.get(job.message.name)
-        if task is not None and task.acks_late is not None:
-            return task.acks_late
-        return self.app.conf.task_acks_late
+    def _next_job(self) -> Job | None:
+        """The next job to run: one whose rate-limit turn came, else the oldest reserved."""
+        if not self._due:
+            self._due.extend(self.rate_limits.due())
+        if self._due:
+            return self._due.popleft()
+        while self.reserved:
+            job = self.reserved.popleft()
+            if self.rate_limits.admit(job.message.name, job):
+                return job
+        return None
+
+    def reset_rate_limit(self, name: str) -> None:
+        """Read the rate limit of ``name`` again (it changed) and dispatch what may go."""
+        self.rate_limits.reset(name)
+        background(self._dispatch_and_flush())
+
+    def _schedule_rate_wakeup(self) -> None:
+        """Dispatch again when the next held job's turn comes."""
+        wait = self.rate_limits.next_due()
+        if self._rate_timer is not None:
+            self._rate_timer.cancel()
+            self._rate_timer = None
+        if wait is not None and self._loop is not None and not self._stopping:
+            self._rate_timer = self._loop.call_later(
+                wait, lambda: background(self._dispatch_and_flush())
+            )
 
     async def _dispatch(self) -> None:
-        while self.reserved and len(self.active) < self.pool.limit and not self._stopping:
-            job = self.reserved.popleft()
-            if job.message.id in self.revoked:  # revoked while it waited here
-                await self._refuse(job.delivery, job.message, expired=False)
+        try:
+            while len(self.active) < self.pool.limit and not self._stopping:
+                job = self._next_job()
+                if job is None:
+                    break
+                await self._start(job)
+        finally:
+            self._schedule_rate_wakeup()
+
+    async def _start(self, job: Job) -> None:
+        """Hand ``job`` to the pool (acking first unless it acks late)."""
+        if job.message.id in self.revoked:  # revoked while it waited here
+            await self._refuse(job.delivery, job.message, expired=False)
+            return
+        if not policy.acks_late(self.app, job.message.name):
+            job.acked = True
+            self._acks.append(job.delivery)
+            if self.pool.is_inline:  # it runs right now: ack first
+                await self._flush_acks()
+        self.active[id(job)] = job
+        self._idle.clear()
+        job.time_start = time.time()
+        run_hooks(self.hooks, "on_started", job.message)
+        hard, soft = self._time_limits(job.message)
+        job.pool_job = self.pool.submit(
+            (job.message, job.delivery.delivery_info),
+            functools.partial(self._report, job),
+            time_limit=hard,
+            soft_time_limit=soft,
+        )
+        pid = self.pool.job_pid(job.pool_job) if job.pool_job is not None else None
+        job.worker_pid = pid or (None if self.pool.is_supervising else os.getpid())
+
+    def terminate(self, task_ids: Sequence[str], signum: int) -> list[str]:
+        """Stop these tasks if they run here (``revoke --terminate``); the ids stopped."""
+        stopped = []
+        for job in list(self.active.values()):
+            if job.message.id not in task_ids or job.pool_job is None:
                 continue
-            if not self._acks_late(job):
-                job.acked = True
-                self._acks.append(job.delivery)
-                if self.pool.is_inline:  # it runs right now: ack first
-                    await self._flush_acks()
-            self.active[id(job)] = job
-            self._idle.clear()
-            job.time_start = time.time()
-            job.worker_pid = None if self.pool.is_supervising else os.getpid()
-            run_hooks(self.hooks, "on_started", job.message)
-            hard, soft = self._time_limits(job.message)
-            self.pool.submit(
-                (job.message, job.delivery.delivery_info),
-                functools.partial(self._report, job),
-                time_limit=hard,
-                soft_time_limit=soft,
-            )
+            job.terminated = signum
+            if self.pool.terminate_job(job.pool_job, signum):
+                logger.info("Terminating %s (%s)", job.message.id, signum)
+                stopped.append(job.message.id)
+            else:
+                job.terminated = None
+        return stopped
 
     def _time_limits(self, message: TaskMessage) -> tuple[float | None, float | None]:
-        """``[hard, soft]``: from the message header, else the task, else the worker."""
-        task = self.app.tasks.get(message.name)
-        hard, soft = message.time_limit, message.soft_time_limit
-        if hard is None:
-            hard = task.time_limit if task is not None and task.time_limit else self.time_limit
-        if soft is None:
-            soft = (
-                task.soft_time_limit
-                if task is not None and task.soft_time_limit
-                else self.soft_time_limit
-            )
-        return hard, soft
+        return policy.time_limits(self.app, message, self.time_limit, self.soft_time_limit)
 
-    def _report(self, job: _Job, value: Any, error: BaseException | None) -> None:
+    def _report(self, job: Job, value: Any, error: BaseException | None) -> None:
         # Called from a pool thread (or inline): hop onto the loop.
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self._finished, job, value, error)
 
-    def _finished(self, job: _Job, outcome: Outcome | None, error: BaseException | None) -> None:
+    def _finished(self, job: Job, outcome: Outcome | None, error: BaseException | None) -> None:
         self.active.pop(id(job), None)
         self.processed += 1
-        run_hooks(self.hooks, "on_finished", job.message, outcome, error)
-        if error is not None and not self._lost(job, error):
-            logger.error(
-                "Pool job for %s[%s] crashed: %r",
-                job.message.name,
-                job.message.id,
-                error,
-                exc_info=error,
-            )
-        if outcome is not None and outcome.state == INVALID:
-            reason = f"cannot decode body: {outcome.exception}"
-            self._loop_task(self._dead_letter_copy(job, reason))
-        elif not job.acked:
-            job.acked = True
-            if outcome is not None and outcome.state == states.REJECTED and outcome.requeue:
-                self._loop_task(self.app.broker.arequeue([job.delivery]))
-            else:
-                self._acks.append(job.delivery)
+        self.settlement.settle(job, outcome, error)
         if not self.active:
             self._idle.set()
-        self._loop_task(self._dispatch_and_flush())
+        background(self._dispatch_and_flush())
         self._wakeup.set()
-
-    def _lost(self, job: _Job, error: BaseException) -> bool:
-        """Handle a job the pool lost (child died, hard time limit); whether it was one.
-
-        The task never stored an outcome, so the worker stores FAILURE here, unless the
-        message is to be redelivered (``acks_late`` plus ``reject_on_worker_lost``).
-        """
-        name, task_id = job.message.name, job.message.id
-        if isinstance(error, TimeLimitExceeded):
-            hard = self._time_limits(job.message)[0]
-            logger.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
-        elif not isinstance(error, WorkerLostError):
-            return False
-        elif not job.acked and self._reject_on_worker_lost(job):
-            logger.error("Task %s[%s] lost its worker process: requeued (%s)", name, task_id, error)
-            job.acked = True
-            self._loop_task(self.app.broker.arequeue([job.delivery]))
-            return True
-        else:
-            logger.error("Task handler raised error: %r", error, extra={"task_id": task_id})
-        self._loop_task(
-            asyncio.to_thread(
-                fail_lost_task,
-                self.app,
-                job.message,
-                job.delivery.delivery_info,
-                self.hostname,
-                self.accept,
-                error,
-            )
-        )
-        return True
-
-    def _reject_on_worker_lost(self, job: _Job) -> bool:
-        task = self.app.tasks.get(job.message.name)
-        if task is not None and task.reject_on_worker_lost is not None:
-            return task.reject_on_worker_lost
-        return bool(self.app.conf.task_reject_on_worker_lost)
 
     async def _dispatch_and_flush(self) -> None:
         await self._dispatch()
         await self._flush_acks()
 
-    async def _dead_letter_copy(self, job: _Job, reason: str) -> None:
-        if job.acked:  # already acked early: keep a copy, lose nothing
-            logger.error(
-                "Task %s[%s]: %s; copy kept in %r",
-                job.message.name,
-                job.message.id,
-                reason,
-                self.dead_letter_queue,
-            )
-            delivery = job.delivery
-            await self.app.broker.apublish(
-                dead_letter_copy(delivery, reason), routing_key=self.dead_letter_queue
-            )
-        else:
-            job.acked = True
-            await self._dead_letter(job.delivery, reason)
-
-    def _loop_task(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        task.add_done_callback(_log_task_error)
-
     async def _flush_acks(self) -> None:
         if self._acks:
-            batch, self._acks = self._acks, []
+            batch = list(self._acks)
+            self._acks.clear()  # the same list: the settlement appends to it too
             await self.app.broker.aack(batch)
 
     async def _renew_leases(self) -> None:
@@ -413,15 +389,10 @@ class Consumer:
         interval = max(broker.visibility_timeout / 4, 0.05)
         while True:
             await asyncio.sleep(interval)
-            held = [job.delivery for job in self.reserved]
+            held = [job.delivery for job in self.waiting()]
             held += [job.delivery for job in self.active.values() if not job.acked]
             if held:
                 try:
                     await broker.arenew(held)
                 except CeleriacError as exc:
                     logger.warning("Could not renew message leases: %s", exc)
-
-
-def _log_task_error(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        logger.error("Consumer background step failed", exc_info=task.exception())

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import __version__
 from celeriac._internal.naming import mask_url
 from celeriac.exceptions import CeleriacError
+from celeriac.worker.tuning import TUNING_HANDLERS, terminate_tasks
 
 if TYPE_CHECKING:
     from celeriac.brokers.base import Mailbox
@@ -76,6 +77,11 @@ def task_info(worker: Worker, job: Any, *, safe: bool = False) -> dict[str, Any]
     }
 
 
+def _running_ids(worker: Worker) -> set[str]:
+    consumer = worker.consumer
+    return {job.message.id for job in consumer.active.values()} if consumer is not None else set()
+
+
 @handler
 def do_ping(worker: Worker) -> Any:
     return {"ok": "pong"}
@@ -96,7 +102,7 @@ def do_active(worker: Worker, safe: bool | None = None) -> Any:
 @handler
 def do_reserved(worker: Worker, safe: bool | None = None) -> Any:
     consumer = worker.consumer
-    jobs = list(consumer.reserved) if consumer is not None else []
+    jobs = consumer.waiting() if consumer is not None else []
     return [task_info(worker, job, safe=bool(safe)) for job in jobs]
 
 
@@ -133,7 +139,7 @@ def do_query_task(worker: Worker, ids: list[str] | None = None) -> Any:
     consumer = worker.consumer
     if consumer is None:
         return found
-    for state, jobs in (("active", consumer.active.values()), ("reserved", consumer.reserved)):
+    for state, jobs in (("active", consumer.active.values()), ("reserved", consumer.waiting())):
         for job in jobs:
             if job.message.id in wanted:
                 found[job.message.id] = [state, task_info(worker, job)]
@@ -192,6 +198,7 @@ def do_stats(worker: Worker) -> Any:
         "rusage": _rusage(),
         "sw_ident": "celeriac",
         "sw_ver": __version__,
+        **({"autoscaler": worker.autoscaler.info()} if worker.autoscaler is not None else {}),
     }
 
 
@@ -223,9 +230,12 @@ def do_revoke(
     ids = [task_id] if isinstance(task_id, str) else list(task_id or [])
     worker.revoke(ids)
     backend = worker.app.backend
+    running = _running_ids(worker)
     for one in ids:  # as Celery 5.7: record REVOKED now unless the task already got further
-        if backend.get_task_meta(one).get("status") in _REVOCABLE:
+        if one not in running and backend.get_task_meta(one).get("status") in _REVOCABLE:
             backend.mark_as_revoked(one, "revoked")
+    if terminate:
+        return terminate_tasks(worker, ids, signal)
     return {"ok": f"tasks {', '.join(ids)} flagged as revoked"}
 
 
@@ -274,10 +284,23 @@ def do_cancel_consumer(worker: Worker, queue: str, **_: Any) -> Any:
 
 
 @handler
+def do_hello(worker: Worker, from_node: str, revoked: Any = None, **_: Any) -> Any:
+    """Mingle: a starting worker sends its revoked ids; answer with ours and our clock."""
+    if from_node == worker.hostname:
+        return None
+    logger.info("sync with %s", from_node)
+    worker.merge_revoked(revoked)
+    return {"revoked": list(worker.revoked), "clock": worker.tick_clock()}
+
+
+@handler
 def do_shutdown(worker: Worker, msg: str | None = None, **_: Any) -> Any:
     logger.warning("Got shutdown from remote")
     worker.request_stop()
     return None
+
+
+HANDLERS.update(TUNING_HANDLERS)
 
 
 # -- the loop ----------------------------------------------------------------------------
@@ -303,11 +326,18 @@ class ControlLoop:
         self.worker = worker
         self.mailbox = mailbox
         self.poll_timeout = poll_timeout
+        self._listening = False
+
+    async def listen(self) -> None:
+        """Start receiving this node's commands (a second call does nothing more)."""
+        if not self._listening:
+            self._listening = True
+            await self.mailbox.afetch_commands(self.worker.hostname, timeout=0)
 
     async def run(self) -> None:
         """Serve commands until cancelled."""
         node = self.worker.hostname
-        await self.mailbox.afetch_commands(node, timeout=0)  # start listening now
+        await self.listen()
         while True:
             try:
                 commands = await self.mailbox.afetch_commands(node, timeout=self.poll_timeout)
@@ -332,5 +362,7 @@ class ControlLoop:
             reply = {"error": repr(exc)}
         self.worker.tick_clock()
         ticket, reply_to = command.get("ticket"), command.get("reply_to")
+        if reply is None and method == "hello":  # not to ourselves (mingle)
+            return
         if ticket and isinstance(reply_to, dict) and method not in _SILENT:
             await self.mailbox.areply(reply_to, str(ticket), self.worker.hostname, reply)

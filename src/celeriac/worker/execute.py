@@ -201,6 +201,7 @@ class TaskRun:
             self.task_id,
             self.store,
         )
+        exc = task.autoretry(exc, request)  # autoretry_for: a Retry, or still exc
         tb = "".join(traceback_module.format_exception(type(exc), exc, exc.__traceback__))
         if isinstance(exc, Retry):
             if store:

@@ -41,8 +41,8 @@ class Hook:
     ) -> None:
         """The task finished (``outcome``) or the pool lost it (``error``)."""
 
-    def on_revoked(self, message: TaskMessage, *, expired: bool) -> None:
-        """The task was refused: revoked, or expired before it could run."""
+    def on_revoked(self, message: TaskMessage, *, expired: bool, signum: int | None = None) -> None:
+        """The task was refused (revoked, expired), or stopped while running (``signum``)."""
 
 
 def run_hooks(hooks: Sequence[Hook], method: str, *args: Any, **kwargs: Any) -> None:
@@ -131,10 +131,15 @@ class EventsHook(Hook):
                 "task-rejected", uuid=message.id, requeue=outcome.requeue
             )
 
-    def on_revoked(self, message: TaskMessage, *, expired: bool) -> None:
+    def on_revoked(self, message: TaskMessage, *, expired: bool, signum: int | None = None) -> None:
         """``task-revoked``."""
+        self._started.pop(message.id, None)
         self.dispatcher.send_task_event(
-            "task-revoked", uuid=message.id, terminated=False, signum=None, expired=expired
+            "task-revoked",
+            uuid=message.id,
+            terminated=signum is not None,
+            signum=signum,
+            expired=expired,
         )
 
 
@@ -146,13 +151,13 @@ class SignalsHook(Hook):
         if signals.task_received.receivers:
             signals.task_received.send(sender=None, request=message)
 
-    def on_revoked(self, message: TaskMessage, *, expired: bool) -> None:
+    def on_revoked(self, message: TaskMessage, *, expired: bool, signum: int | None = None) -> None:
         """``task_revoked``."""
         if signals.task_revoked.receivers:
             signals.task_revoked.send(
                 sender=message.name,
                 request=message,
-                terminated=False,
-                signum=None,
+                terminated=signum is not None,
+                signum=signum,
                 expired=expired,
             )

@@ -1,7 +1,12 @@
-"""What runs beside the consumer: remote control, heartbeats and event flushing.
+"""What runs beside the consumer: remote control, heartbeats, event flushing, mingle.
 
 Each is an asyncio task on the worker's loop. A broker without a mailbox or event
 channel simply has no remote control or events; the worker still runs.
+
+Mingle (at start-up, unless ``--without-mingle``): broadcast ``hello`` with our revoked
+ids, wait one second for the other workers' replies (their revoked ids and clocks) and
+merge them, as Celery's workers do. celeriac's own revokes are also kept broker-side, so
+this mostly matters next to Celery workers, whose revokes live only in their memory.
 """
 
 from __future__ import annotations
@@ -9,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from celeriac import signals
 from celeriac.events.dispatcher import EventDispatcher
 from celeriac.exceptions import CeleriacError, ImproperlyConfigured
 from celeriac.worker.control import ControlLoop
@@ -19,12 +26,21 @@ if TYPE_CHECKING:
     from celeriac.brokers.base import Mailbox
     from celeriac.worker.worker import Worker
 
-__all__ = ["NodeServices"]
+__all__ = ["NodeServices", "init_pool_process"]
 
 logger = logging.getLogger(__name__)
 
 #: Seconds between flushes of buffered task events.
 EVENT_FLUSH_INTERVAL = 0.1
+#: Seconds mingle waits for the other workers' replies (Celery's).
+MINGLE_TIMEOUT = 1.0
+
+
+def init_pool_process(process_init: Callable[[int], None] | None, index: int) -> None:
+    """Run in each new pool child: the command line's set-up, then ``worker_process_init``."""
+    if process_init is not None:
+        process_init(index)
+    signals.worker_process_init.send(sender=None)
 
 
 class NodeServices:
@@ -72,15 +88,60 @@ class NodeServices:
             channel, hostname=self.worker.hostname, enabled=self.task_events
         )
 
-    def start(self) -> None:
-        """Start the background tasks and announce the worker (``worker-online``)."""
+    async def start(self) -> None:
+        """Start the background tasks and announce the worker (``worker-online``).
+
+        Commands sent once this returns reach the worker (it listens before it says
+        it is ready).
+        """
         if self.mailbox is not None:
-            self._tasks.append(asyncio.ensure_future(ControlLoop(self.worker, self.mailbox).run()))
+            loop = ControlLoop(self.worker, self.mailbox)
+            await loop.listen()
+            self._tasks.append(asyncio.ensure_future(loop.run()))
         if self.events is not None:
             self.send_worker_event("worker-online")
             self._tasks.append(asyncio.ensure_future(self._flush_events()))
             if self.heartbeat_interval:
                 self._tasks.append(asyncio.ensure_future(self._heartbeats()))
+
+    def watch(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run ``coro`` beside the consumer until the worker stops."""
+        self._tasks.append(asyncio.ensure_future(coro))
+
+    async def mingle(self) -> None:
+        """Sync revoked ids and the clock with the other workers (Celery's mingle)."""
+        if self.mailbox is None:
+            return
+        worker = self.worker
+        logger.info("mingle: searching for neighbors")
+        arguments = {"from_node": worker.hostname, "revoked": list(worker.revoked)}
+        try:
+            replies = await asyncio.to_thread(
+                worker.app.control.broadcast,
+                "hello",
+                arguments=arguments,
+                reply=True,
+                timeout=MINGLE_TIMEOUT,
+            )
+        except CeleriacError as exc:
+            logger.warning("mingle: cannot reach the other workers: %s", exc)
+            return
+        nodes = {
+            node: reply
+            for item in replies or ()
+            for node, reply in item.items()
+            if node != worker.hostname and isinstance(reply, dict)
+        }
+        if not nodes:
+            logger.info("mingle: all alone")
+            return
+        logger.info("mingle: sync with %s nodes", len(nodes))
+        for reply in nodes.values():
+            worker.merge_revoked(reply.get("revoked"))
+            clock = reply.get("clock")
+            if isinstance(clock, int):
+                worker.adjust_clock(clock)
+        logger.info("mingle: sync complete")
 
     async def stop(self) -> None:
         """Stop the background tasks, say goodbye (``worker-offline``), close."""

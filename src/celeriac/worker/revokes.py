@@ -31,11 +31,19 @@ class Revocations:
         for task_id, expires in expiries.items():
             self._put(task_id, expires)
 
-    def add(self, task_ids: Iterable[str]) -> None:
-        """Add ids revoked now."""
+    def add(self, task_ids: Iterable[str]) -> dict[str, float]:
+        """Add ids revoked now; return them with their expiry times."""
         expires = time.time() + self.ttl
+        added = {}
         for task_id in task_ids:
             self._put(task_id, expires)
+            added[task_id] = self._ids.get(task_id, expires)
+        return added
+
+    def expiries(self) -> dict[str, float]:
+        """The ids that have not expired, with their unix expiry times."""
+        now = time.time()
+        return {task_id: expires for task_id, expires in self._ids.items() if expires >= now}
 
     def _put(self, task_id: str, expires: float) -> None:
         self._ids[task_id] = max(expires, self._ids.get(task_id, 0.0))

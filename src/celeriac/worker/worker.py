@@ -16,8 +16,9 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from celeriac._internal.daemon import node_format
 from celeriac._internal.naming import default_nodename, mask_url
 from celeriac.app.config import environment_variable
 from celeriac.app.routing import Queue
@@ -25,13 +26,15 @@ from celeriac.exceptions import OperationalError
 from celeriac.pools.base import Pool, PoolOptions
 from celeriac.pools.registry import pool_class
 from celeriac.serialization import resolve_accept
+from celeriac.worker.autoscale import Autoscaler
 from celeriac.worker.banner import banner
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.execute import describe_job, run_task
 from celeriac.worker.execute_async import run_task_async
 from celeriac.worker.hooks import EventsHook, Hook, SignalsHook, StatsHook
-from celeriac.worker.node import NodeServices
+from celeriac.worker.node import NodeServices, init_pool_process
 from celeriac.worker.revokes import Revocations
+from celeriac.worker.state_db import StateDB
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -70,6 +73,12 @@ class Worker:
         beat: Also run the periodic-task scheduler (``-B``).
         schedule_filename: Beat's schedule file (``-s``).
         scheduler: Beat's scheduler class path (``--scheduler``).
+        autoscale: ``(max, min)`` pool sizes to scale between (``--autoscale``).
+        statedb: File keeping revoked ids and the clock across restarts (``-S``,
+            ``worker_state_db``); ``%n``/``%h``/``%p`` expand as in Celery.
+        mingle: Sync revoked ids and the clock with the other workers at start-up
+            (the command line turns it on unless ``--without-mingle``).
+        process_init: Called in each new pool child process with its index.
     """
 
     def __init__(
@@ -95,6 +104,10 @@ class Worker:
         beat: bool = False,
         schedule_filename: str | None = None,
         scheduler: str | None = None,
+        autoscale: tuple[int, int] | None = None,
+        statedb: str | None = None,
+        mingle: bool = False,
+        process_init: Callable[[int], None] | None = None,
     ) -> None:
         self.app = app
         self.hostname = default_nodename(hostname)
@@ -115,7 +128,15 @@ class Worker:
         self.soft_time_limit = (
             conf.task_soft_time_limit if soft_time_limit is None else soft_time_limit
         )
+        self.autoscale = autoscale
+        self.autoscaler: Autoscaler | None = None
+        if autoscale is not None:
+            self.concurrency = autoscale[0]
+        statedb = statedb or conf.worker_state_db
+        self.state_db = StateDB(node_format(statedb, self.hostname)) if statedb else None
+        self.mingle = mingle
         self.pool_options = PoolOptions(
+            initializer=functools.partial(init_pool_process, process_init),
             describe=describe_job,
             max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
             max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
@@ -168,7 +189,10 @@ class Worker:
         accept = resolve_accept(self.app.conf.accept_content)
         run = run_task_async if self.pool_cls.is_async else run_task
         target = functools.partial(run, self.app, self.hostname, accept)
-        return self.pool_cls(concurrency=self.concurrency, target=target, options=self.pool_options)
+        pool = self.pool_cls(concurrency=self.concurrency, target=target, options=self.pool_options)
+        if self.autoscale is not None:  # start small: the autoscaler grows it under load
+            pool.resize(max(self.autoscale[1], 1))
+        return pool
 
     def banner(self) -> str:
         """The start-up banner for this worker."""
@@ -177,7 +201,11 @@ class Worker:
             self.app,
             hostname=self.hostname,
             queues=self.queues,
-            concurrency=pool.concurrency,
+            concurrency=(
+                f"{{min={self.autoscale[1]}, max={self.autoscale[0]}}}"
+                if self.autoscale
+                else pool.concurrency
+            ),
             pool_name=pool.name or self.pool_name,
             events=self.services.task_events,
         )
@@ -198,10 +226,16 @@ class Worker:
         if self.purge:
             removed = sum(broker.purge(q.name) for q in self.queues)
             logger.warning("Purged %d message(s) from %d queue(s)", removed, len(self.queues))
+        if self.state_db is not None:
+            expiries, clock = await asyncio.to_thread(self.state_db.load)
+            self.revoked.update(expiries)
+            self.clock = max(self.clock, clock)
         pool = self.pool = self._make_pool()
         pool.start()
         self.started_at = time.monotonic()
         self.services.open()
+        if self.mingle:
+            await self.services.mingle()
         hooks: list[Hook] = [self.stats, SignalsHook()]
         if self.services.events is not None:
             hooks.append(EventsHook(self.services.events))
@@ -216,8 +250,19 @@ class Worker:
             hooks=hooks,
             revoked=self.revoked,
         )
+        if self.autoscale is not None:
+            self.autoscaler = Autoscaler(
+                pool,
+                self.consumer.held,
+                max_concurrency=self.autoscale[0],
+                min_concurrency=self.autoscale[1],
+                keepalive=float(environment_variable("AUTOSCALE_KEEPALIVE") or 30.0),
+            )
+            self.consumer.max_concurrency = self.autoscale[0]
+            hooks.append(self.autoscaler)
+            self.services.watch(self.autoscaler.run())
         self._install_signal_handlers()
-        self.services.start()
+        await self.services.start()
         if self.beat is not None:  # after the pool: no child forks while beat's thread runs
             self.beat.start()
         logger.info("%s ready.", self.hostname)
@@ -268,8 +313,23 @@ class Worker:
         return resolve_accept(self.app.conf.accept_content)
 
     def revoke(self, task_ids: Sequence[str]) -> None:
-        """Refuse these task ids from now on."""
-        self.revoked.add(task_ids)
+        """Refuse these task ids from now on (and after a restart, with ``-S``)."""
+        added = self.revoked.add(task_ids)
+        if self.state_db is not None and added:
+            self.state_db.add_revoked(added)
+
+    def merge_revoked(self, revoked: Any) -> None:
+        """Add revoked ids a peer sent: a list (Celery 5.7), or ``{id: time revoked}``."""
+        if isinstance(revoked, dict):
+            ttl = self.revoked.ttl
+            self.revoked.update({str(k): float(v) + ttl for k, v in revoked.items()})
+        elif isinstance(revoked, list | tuple):
+            self.revoked.add([str(task_id) for task_id in revoked])
+
+    def adjust_clock(self, other: int) -> int:
+        """Lamport: move past a clock value seen elsewhere."""
+        self.clock = max(self.clock, int(other)) + 1
+        return self.clock
 
     # -- stop -------------------------------------------------------------------------
 
@@ -317,6 +377,9 @@ class Worker:
         if pool is not None:
             pool.stop(wait=not self.is_cold)
         await self.services.stop()
+        if self.state_db is not None:
+            self.state_db.save_clock(self.clock)
+            self.state_db.close()
         await self.app.broker.aclose()
         self.app.close()
         logger.info("%s stopped.", self.hostname)

@@ -20,12 +20,14 @@ from celeriac.exceptions import CeleriacError, ChordError
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.app.task import Task
+    from celeriac.backends.base import ResultBackend
     from celeriac.protocol import TaskMessage
 
 __all__ = [
     "fail_lost_task",
     "record_failure",
     "report_chord_part",
+    "revoke_unless_done",
     "send_callbacks",
     "send_errbacks",
 ]
@@ -98,6 +100,16 @@ def fail_lost_task(
     """
     from celeriac.worker.execute import build_request
 
+    if app.backend.get_task_meta(message.id).get("status") == states.SUCCESS:
+        # It finished and stored its result; the process was lost afterwards (as Celery
+        # 5.7 does: no failure on top, no errbacks, no second count in a chord).
+        logger.warning(
+            "Task %s[%s] succeeded before its worker process was lost: %r",
+            message.name,
+            message.id,
+            error,
+        )
+        return
     try:
         args, kwargs, embed = message.decode_body(accept)
     except CeleriacError:
@@ -109,6 +121,12 @@ def fail_lost_task(
     tb = f"{type(error).__name__}: {error}"
     record_failure(app, request, error, tb, store_own=True)
     send_errbacks(app, request, error, tb)
+
+
+def revoke_unless_done(backend: ResultBackend, task_id: str, reason: str) -> None:
+    """Record REVOKED (``reason``) unless the task already stored a result."""
+    if backend.get_task_meta(task_id).get("status") not in states.READY_STATES:
+        backend.mark_as_revoked(task_id, reason)
 
 
 def report_chord_part(app: Celery, request: Context, state: str) -> None:

@@ -1,0 +1,180 @@
+"""Settling a task that is over: record what the task could not, then ack its message.
+
+(Or requeue it, or dead-letter it.) The task records its own outcome where it ran
+(worker/execute.py). The worker records what a task cannot: a job the pool lost (the
+child died, or was killed at the hard time limit) fails with ``WorkerLostError`` or
+``TimeLimitExceeded``, unless the message is to be delivered again (``acks_late`` with
+``reject_on_worker_lost``); a job stopped by ``revoke --terminate`` is REVOKED with
+reason ``terminated`` and never redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from celeriac import states
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
+from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
+from celeriac.worker import policy
+from celeriac.worker.execute import INVALID, Outcome
+from celeriac.worker.hooks import Hook, run_hooks
+from celeriac.worker.workflow import fail_lost_task, revoke_unless_done
+
+if TYPE_CHECKING:
+    from celeriac.app.base import Celery
+    from celeriac.protocol import TaskMessage
+
+__all__ = ["Job", "Settlement", "background"]
+
+logger = logging.getLogger(__name__)
+
+
+class Job:
+    """One message the consumer holds, from receipt until it is settled."""
+
+    __slots__ = (
+        "acked",
+        "delivery",
+        "message",
+        "pool_job",
+        "terminated",
+        "time_start",
+        "worker_pid",
+    )
+
+    def __init__(self, delivery: Delivery, message: TaskMessage) -> None:
+        self.delivery = delivery
+        self.message = message
+        self.acked = False
+        self.time_start: float | None = None
+        self.worker_pid: int | None = None
+        self.pool_job: int | None = None  # the pool's number for it, to terminate it
+        self.terminated: int | None = None  # the signal it was terminated with
+
+
+def background(coro: Awaitable[Any]) -> None:
+    """Run ``coro`` on the loop without waiting for it; its failure is logged."""
+    task = asyncio.ensure_future(coro)
+    task.add_done_callback(_log_task_error)
+
+
+def _log_task_error(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("Consumer background step failed", exc_info=task.exception())
+
+
+class Settlement:
+    """Settles finished jobs for one consumer.
+
+    Args:
+        app: The app (tasks, settings, broker, backend).
+        hostname: The worker's node name.
+        accept: Content types the worker decodes.
+        hooks: The consumer's hooks.
+        acks: The consumer's batch of deliveries to ack; settled ones are appended.
+        hard_limit: The hard time limit a message ran with (for the log line).
+        dead_letter: Moves an unacked delivery to the dead-letter queue, with a reason.
+    """
+
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        hostname: str,
+        accept: frozenset[str],
+        hooks: Sequence[Hook],
+        acks: list[Delivery],
+        hard_limit: Callable[[TaskMessage], float | None],
+        dead_letter: Callable[[Delivery, str], Awaitable[None]],
+    ) -> None:
+        self.app = app
+        self.hostname = hostname
+        self.accept = accept
+        self.hooks = hooks
+        self.acks = acks
+        self.hard_limit = hard_limit
+        self.dead_letter = dead_letter
+
+    def settle(self, job: Job, outcome: Outcome | None, error: BaseException | None) -> None:
+        """Record and acknowledge a job the pool reported on (``outcome`` or ``error``)."""
+        if job.terminated is not None and error is not None:
+            self._terminated(job)
+        else:
+            run_hooks(self.hooks, "on_finished", job.message, outcome, error)
+            if error is not None and not self._lost(job, error):
+                logger.error(
+                    "Pool job for %s[%s] crashed: %r",
+                    job.message.name,
+                    job.message.id,
+                    error,
+                    exc_info=error,
+                )
+        if outcome is not None and outcome.state == INVALID:
+            reason = f"cannot decode body: {outcome.exception}"
+            background(self._dead_letter_copy(job, reason))
+        elif not job.acked:
+            job.acked = True
+            if outcome is not None and outcome.state == states.REJECTED and outcome.requeue:
+                background(self.app.broker.arequeue([job.delivery]))
+            else:
+                self.acks.append(job.delivery)
+
+    def _terminated(self, job: Job) -> None:
+        """Record a task stopped by ``revoke --terminate`` as REVOKED (``terminated``)."""
+        message, signum = job.message, job.terminated
+        logger.info("Task %s[%s] terminated (signal %s)", message.name, message.id, signum)
+        background(
+            asyncio.to_thread(revoke_unless_done, self.app.backend, message.id, "terminated")
+        )
+        run_hooks(self.hooks, "on_revoked", message, expired=False, signum=signum)
+
+    def _lost(self, job: Job, error: BaseException) -> bool:
+        """Handle a job the pool lost (child died, hard time limit); whether it was one.
+
+        The task never stored an outcome, so the worker stores FAILURE here, unless the
+        message is to be redelivered (``acks_late`` plus ``reject_on_worker_lost``).
+        """
+        name, task_id = job.message.name, job.message.id
+        if isinstance(error, TimeLimitExceeded):
+            hard = self.hard_limit(job.message)
+            logger.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
+        elif not isinstance(error, WorkerLostError):
+            return False
+        elif not job.acked and policy.reject_on_worker_lost(self.app, name):
+            logger.error("Task %s[%s] lost its worker process: requeued (%s)", name, task_id, error)
+            job.acked = True
+            background(self.app.broker.arequeue([job.delivery]))
+            return True
+        else:
+            logger.error("Task handler raised error: %r", error, extra={"task_id": task_id})
+        background(
+            asyncio.to_thread(
+                fail_lost_task,
+                self.app,
+                job.message,
+                job.delivery.delivery_info,
+                self.hostname,
+                self.accept,
+                error,
+            )
+        )
+        return True
+
+    async def _dead_letter_copy(self, job: Job, reason: str) -> None:
+        if job.acked:  # already acked early: keep a copy, lose nothing
+            logger.error(
+                "Task %s[%s]: %s; copy kept in %r",
+                job.message.name,
+                job.message.id,
+                reason,
+                DEAD_LETTER_QUEUE,
+            )
+            await self.app.broker.apublish(
+                dead_letter_copy(job.delivery, reason), routing_key=DEAD_LETTER_QUEUE
+            )
+        else:
+            job.acked = True
+            await self.dead_letter(job.delivery, reason)
