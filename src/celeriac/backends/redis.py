@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 import uuid
@@ -45,6 +46,19 @@ logger = logging.getLogger(__name__)
 _SAFETY_READ = 1.0  # seconds between re-reads while waiting, should a PUBLISH be lost
 _CLAIM_EXPIRES = 10
 _DONE_EXPIRES = 300
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _next_publish(pubsub: Any, timeout: float) -> None:
+    """Wait up to ``timeout`` seconds for a published message (confirmations are skipped)."""
+    deadline = time.monotonic() + timeout
+    while (remaining := deadline - time.monotonic()) > 0:
+        reply = pubsub.get_message(timeout=remaining)
+        if reply and reply["type"] == "message":
+            return
 
 
 @contextlib.contextmanager
@@ -91,6 +105,8 @@ class RedisBackend(ResultBackend):
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
+        # Each thread keeps its pubsub connection between waits (see _subscription).
+        self._pubsubs = threading.local()
 
     @classmethod
     def from_url(
@@ -141,6 +157,7 @@ class RedisBackend(ResultBackend):
 
     def close(self) -> None:
         """Close the connections. Safe to call twice."""
+        self._drop_pubsub()
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
@@ -178,16 +195,46 @@ class RedisBackend(ResultBackend):
     def wait_for_change(self, key: str, timeout: float) -> None:
         """Block until a value is published for ``key``, or ``timeout`` seconds pass."""
         with _translate_errors(self.url), self._subscription(self.key(key)) as pubsub:
-            pubsub.get_message(timeout=timeout)
+            _next_publish(pubsub, timeout)
 
     @contextlib.contextmanager
     def _subscription(self, channel: str) -> Iterator[Any]:
-        pubsub = self._redis().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        """A pubsub connection of this thread, subscribed to ``channel`` (confirmed).
+
+        The connection is kept for the next wait: redis-py disconnects a PubSub when it
+        closes, so one per wait cost a connect and a ``SELECT`` each time. Waiting for the
+        subscription's confirmation before the caller reads the key closes the gap in
+        which a result stored meanwhile would be neither read nor heard.
+        """
+        pubsub = self._pubsub()
         try:
             pubsub.subscribe(channel)
+            deadline = time.monotonic() + _SAFETY_READ
+            while (remaining := deadline - time.monotonic()) > 0:
+                reply = pubsub.get_message(timeout=remaining)
+                if reply and reply["type"] == "subscribe" and _text(reply["channel"]) == channel:
+                    break
             yield pubsub
-        finally:
-            pubsub.close()
+            pubsub.unsubscribe(channel)  # its confirmation is read (and skipped) next time
+        except BaseException:
+            self._drop_pubsub()
+            raise
+
+    def _pubsub(self) -> Any:
+        """This thread's pubsub connection (a new one in a forked child or after an error)."""
+        held = getattr(self._pubsubs, "held", None)
+        if held is not None and held[0] == os.getpid():
+            return held[1]
+        pubsub = self._redis().pubsub()  # type: ignore[no-untyped-call]
+        self._pubsubs.held = (os.getpid(), pubsub)
+        return pubsub
+
+    def _drop_pubsub(self) -> None:
+        held = getattr(self._pubsubs, "held", None)
+        self._pubsubs.held = None
+        if held is not None and held[0] == os.getpid():
+            with contextlib.suppress(Exception):
+                held[1].close()
 
     def wait_for(
         self, task_id: str, timeout: float | None = None, interval: float | None = None
@@ -213,7 +260,7 @@ class RedisBackend(ResultBackend):
                     if remaining <= 0:
                         raise TimeoutError("The operation timed out.")
                     wait = min(wait, remaining)
-                pubsub.get_message(timeout=wait)
+                _next_publish(pubsub, wait)
 
     # -- chords: Celery 5.7's native join --------------------------------------
 
