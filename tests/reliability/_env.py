@@ -39,6 +39,14 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     result_expires=3600,
 )
+if os.environ.get("REL_HMAC"):
+    app.conf.update(
+        task_serializer="auth",
+        accept_content=["auth"],
+        result_accept_content=["json"],
+        security_hmac_key=os.environ["REL_HMAC"],
+    )
+    app.setup_security()
 LOG = os.environ["REL_LOG"]
 
 

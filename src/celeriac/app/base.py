@@ -427,6 +427,41 @@ class Celery:
 
         return AsyncResult(task_id, app=self, task_name=task_name)
 
+    # -- security -------------------------------------------------------------------
+
+    def setup_security(
+        self,
+        allowed_serializers: Any = None,
+        key: str | None = None,
+        key_password: bytes | str | None = None,
+        cert: str | None = None,
+        store: str | None = None,
+        digest: str | None = None,
+        serializer: str = "json",
+        *,
+        hmac_key: bytes | str | None = None,
+    ) -> None:
+        """Sign and verify task messages with the ``auth`` serializer (as Celery).
+
+        Arguments default to the ``security_*`` settings; ``hmac_key`` (or the
+        ``security_hmac_key`` setting) signs with a shared key instead of certificates.
+        ``allowed_serializers`` is accepted for Celery's signature: celeriac never
+        decodes a content type outside ``accept_content``, which must be ``['auth']``.
+        """
+        from celeriac.security import setup_security
+
+        del allowed_serializers
+        setup_security(
+            self.conf,
+            key=key,
+            key_password=key_password,
+            cert=cert,
+            store=store,
+            digest=digest,
+            serializer=serializer,
+            hmac_key=hmac_key,
+        )
+
     # -- command line ---------------------------------------------------------------
 
     def start(self, argv: list[str] | None = None) -> None:

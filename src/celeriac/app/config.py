@@ -396,6 +396,25 @@ class Settings(MutableMapping[str, Any]):
         old="CELERY_DEFAULT_RATE_LIMIT",
         doc="Rate limit of tasks that set none ('10/s', '100/m', '1000/h').",
     )
+    # -- security (app.setup_security(); see celeriac.security) -----------------------
+    security_key: Setting[str | None] = setting(
+        None, str, _NONE, old="CELERY_SECURITY_KEY", doc="PEM file of the signing RSA key."
+    )
+    security_key_password: Setting[bytes | str | None] = setting(
+        None, bytes, str, _NONE, old="CELERY_SECURITY_KEY_PASSWORD", doc="security_key's password."
+    )
+    security_certificate: Setting[str | None] = setting(
+        None, str, _NONE, old="CELERY_SECURITY_CERTIFICATE", doc="PEM file of the signer."
+    )
+    security_cert_store: Setting[str | None] = setting(
+        None, str, _NONE, old="CELERY_SECURITY_CERT_STORE", doc="Trusted certificates (glob)."
+    )
+    security_digest: Setting[str] = setting(
+        "sha256", old="CELERY_SECURITY_DIGEST", doc="Digest used to sign messages."
+    )
+    security_hmac_key: Setting[bytes | str | None] = setting(
+        None, bytes, str, _NONE, doc="Shared HMAC key: signing without certificates."
+    )
     # -- time --------------------------------------------------------------------
     timezone: Setting[str | None] = setting(
         None,
