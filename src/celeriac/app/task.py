@@ -377,24 +377,13 @@ class Task(Generic[P, R]):
         """
         from celeriac.app.retries import retry_task
 
+        options.update(args=args, kwargs=kwargs, exc=exc, throw=throw, eta=eta)
         return retry_task(
-            self,
-            self.request,
-            args=args,
-            kwargs=kwargs,
-            exc=exc,
-            throw=throw,
-            eta=eta,
-            countdown=countdown,
-            max_retries=max_retries,
-            **options,
+            self, self.request, countdown=countdown, max_retries=max_retries, **options
         )
 
     def autoretry(self, exc: Exception, request: Context) -> Exception:
-        """What a run that raised ``exc`` ends with, once ``autoretry_for`` is applied.
-
-        See :func:`celeriac.app.retries.autoretry`.
-        """
+        """What a run that raised ``exc`` ends with (:func:`celeriac.app.retries.autoretry`)."""
         from celeriac.app.retries import autoretry
 
         return autoretry(self, exc, request)

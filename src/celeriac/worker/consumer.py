@@ -110,8 +110,6 @@ class Consumer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fetch: asyncio.Future[list[Delivery]] | None = None
 
-    # -- the loop -------------------------------------------------------------------
-
     @property
     def prefetch_limit(self) -> int:
         """Most messages held at once (it follows the pool's size when that changes)."""
@@ -125,7 +123,7 @@ class Consumer:
 
     def held(self) -> int:
         """How many messages this consumer holds (running or waiting)."""
-        return len(self.reserved) + len(self.active) + len(self.rate_limits) + len(self._due)
+        return len(self.waiting()) + len(self.active)
 
     async def run(self) -> None:
         """Consume until :meth:`stop` is called."""
@@ -299,11 +297,13 @@ class Consumer:
         background(self._dispatch_and_flush())
 
     def _schedule_rate_wakeup(self) -> None:
-        """Dispatch again when the next held job's turn comes."""
+        """Dispatch when the next held job's turn comes (busy pool: a finishing task will)."""
         wait = self.rate_limits.next_due()
         if self._rate_timer is not None:
             self._rate_timer.cancel()
             self._rate_timer = None
+        if len(self.active) >= self.pool.limit:
+            return
         if wait is not None and self._loop is not None and not self._stopping:
             self._rate_timer = self._loop.call_later(
                 wait, lambda: background(self._dispatch_and_flush())

@@ -212,6 +212,9 @@ class TaskRun:
         if isinstance(exc, Ignore):
             return Outcome(states.IGNORED, exception=exc, runtime=_since(self.started))
         if isinstance(exc, Reject):
+            if store and not exc.requeue and (not self.ignore or task.store_errors_even_if_ignored):
+                # Never to run again: a result, not PENDING forever (as Celery 5.7 does).
+                app.backend.mark_as_failure(task_id, exc, tb, request)
             return Outcome(
                 states.REJECTED, exception=exc, runtime=_since(self.started), requeue=exc.requeue
             )

@@ -205,3 +205,17 @@ def test_mingle_merges_revoked_ids_and_clock(app: Celery) -> None:
         with start_worker(app, hostname="w2@box", mingle=True) as second:
             assert "from-w1" in second.revoked
             assert second.clock > 100
+
+
+def test_reject_without_requeue_records_failure(app: Celery) -> None:
+    from celeriac.exceptions import Reject
+
+    @app.task(acks_late=True)
+    def refuse() -> None:
+        raise Reject("never", requeue=False)
+
+    result = refuse.delay()
+    with start_worker(app):
+        assert wait_until(lambda: result.state == states.FAILURE, timeout=5)
+        assert wait_until(lambda: app.broker.size("celery") == 0)
+    assert isinstance(result.result, Reject)
