@@ -47,6 +47,8 @@ if os.environ.get("REL_HMAC"):
         security_hmac_key=os.environ["REL_HMAC"],
     )
     app.setup_security()
+if os.environ.get("REL_ALLOW"):
+    app.conf.worker_control_allowlist = os.environ["REL_ALLOW"].split(",")
 LOG = os.environ["REL_LOG"]
 
 

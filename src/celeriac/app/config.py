@@ -374,6 +374,12 @@ class Settings(MutableMapping[str, Any]):
     worker_enable_remote_control: Setting[bool] = setting(
         True, old="CELERY_ENABLE_REMOTE_CONTROL", doc="Answer inspect and control commands."
     )
+    worker_control_allowlist: Setting[list[str] | None] = setting(
+        None,
+        list,
+        _NONE,
+        doc="Remote-control commands this worker obeys (all when unset); celeriac only.",
+    )
     worker_state_db: Setting[str | None] = setting(
         None,
         str,
