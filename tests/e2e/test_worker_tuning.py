@@ -74,7 +74,9 @@ def test_prefork_pool_size_terminate_time_limit_and_track_started(
 def test_rate_limit_holds_the_measured_rate_and_control_changes_it(
     extra: ModuleType, start_worker: Any, project_dir: Path
 ) -> None:
-    start_worker("-n", "w1@%h", "-P", "threads", "-c", "2", "-I", "proj.extra")
+    # Held tasks count in the prefetch: make room for all of them and one more.
+    worker_args = ("-P", "threads", "-c", "2", "--prefetch-multiplier", "16")
+    start_worker("-n", "w1@%h", *worker_args, "-I", "proj.extra")
     slow = project_dir / "slow"
     stamps = [extra.stamp.delay(str(slow)) for _ in range(16)]  # rate_limit='5/s'
     other = extra.app.send_task("proj.tasks.add", (2, 2))
