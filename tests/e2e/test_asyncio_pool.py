@@ -12,7 +12,6 @@ import pytest
 
 from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded
 from tests.e2e.wait import wait_until
-from tests.unit.worker.test_async_tasks import TERMINATE_ROUTED
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +61,6 @@ def test_prefork_child_runs_async_tasks_on_its_own_loop(
     assert tasks.where.delay().get(timeout=10) == first  # the loop survived the limit
 
 
-@TERMINATE_ROUTED
 def test_revoke_terminate_cancels_a_running_coroutine(
     tasks: ModuleType, start_worker: Any, project_dir: Path
 ) -> None:

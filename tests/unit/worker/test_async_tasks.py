@@ -16,13 +16,7 @@ from celeriac.exceptions import Reject, SoftTimeLimitExceeded, TaskRevokedError,
 from celeriac.pools import asyncio as asyncio_pool
 from celeriac.pools.asyncio import AsyncioPool
 from celeriac.testing.worker import start_worker
-from celeriac.worker.consumer import Consumer
 from tests.e2e.wait import wait_until
-
-#: ``revoke(terminate=True)`` reaches a pool once the consumer routes it there.
-TERMINATE_ROUTED = pytest.mark.skipif(
-    not hasattr(Consumer, "terminate"), reason="revoke --terminate is not routed to pools yet"
-)
 
 
 @pytest.fixture
@@ -350,7 +344,6 @@ def test_an_async_errback_is_awaited(app: Celery) -> None:
         assert wait_until(lambda: seen == [f"{result.id}: bad"])
 
 
-@TERMINATE_ROUTED
 def test_revoke_terminate_cancels_a_running_coroutine(app: Celery) -> None:
     started = threading.Event()
     cancelled = threading.Event()
