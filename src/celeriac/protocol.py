@@ -305,6 +305,9 @@ def parse_task_message(message: Message, accept: frozenset[str] | None = None) -
     retries = fields.get("retries") or 0
     if isinstance(retries, bool) or not isinstance(retries, int):
         raise InvalidTaskError(f"task {task_id}: 'retries' is not an integer")
+    stamps = fields.get("stamps")
+    if stamps is not None and not isinstance(stamps, dict):
+        raise InvalidTaskError(f"task {task_id}: 'stamps' is not an object")
     group_index = fields.get("group_index")
     hard, soft = _timelimit(fields.get("timelimit"))
     return TaskMessage(

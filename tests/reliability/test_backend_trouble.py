@@ -78,12 +78,6 @@ def private_redis() -> Iterator[PrivateRedis]:
     server.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/execute.py:238 TaskRun.succeeded calls backend.mark_as_done outside any "
-    "handler: the BackendError escapes trace(), the worker logs 'Pool job crashed' and acks, "
-    "nothing is stored, so the result stays PENDING and get() waits until its timeout",
-)
 def test_result_too_large_is_a_failure(
     make_env: Any, private_redis: PrivateRedis, tmp_path: Path
 ) -> None:

@@ -221,12 +221,6 @@ def test_redis_raw_envelopes(make_env: Any, tmp_path: Path, redis_url: str) -> N
     report("poison_redis_raw_envelopes", {"examples": EXAMPLES, **dict(total)})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/execute.py:145 build_request does dict(headers['stamps']) outside any "
-    "handler: a non-mapping 'stamps' header makes the pool job crash ('Pool job ... "
-    "crashed: TypeError'), the message is acked, nothing is stored or dead-lettered",
-)
 def test_wrong_stamps_header(make_env: Any, tmp_path: Path) -> None:
     env = make_env(f"sqlite:///{tmp_path}/broker.sqlite3")
     fuzzer = Fuzzer(env, tmp_path)

@@ -70,12 +70,6 @@ def test_only_signed_messages_run(make_env: Any, tmp_path: Path) -> None:
     report("security_signed_messages", {"refused": len(bad), "dead_letter_reasons": reasons})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker/control.py:354 ControlLoop._answer does not read worker_control_allowlist; "
-    "the one-line change: fn = HANDLERS.get(method) if method in "
-    "(self.worker.app.conf.worker_control_allowlist or HANDLERS) else None",
-)
 def test_control_allowlist_refuses_shutdown(make_env: Any, tmp_path: Path) -> None:
     env = make_env(f"sqlite:///{tmp_path}/broker.sqlite3")
     worker = env.worker("-P", "threads", "-c", "1", REL_ALLOW="ping")

@@ -44,14 +44,30 @@ def default_nodename(value: str | None, hostname: str | None = None) -> str:
 
 
 def mask_url(url: str) -> str:
-    """``url`` with its password replaced by ``**`` (for banners, logs and replies)."""
+    """``url`` with its passwords replaced by ``**`` (for banners, logs and replies).
+
+    Covers the password in the user part, a ``password=`` query parameter, and every URL
+    of a ``;``-separated failover list.
+    """
+    if ";" in url:
+        return ";".join(mask_url(part) for part in url.split(";"))
     try:
         parts = urlsplit(url)
     except ValueError:
         return url
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        # Split the netloc by hand: ``hostname`` would lower-case it and drop IPv6 brackets.
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = f"{userinfo.partition(':')[0]}:**@{host}"
+    if query:
+        query = "&".join(
+            f"{key}=**" if key.lower() in _SECRET_QUERY_KEYS else f"{key}={value}" if sep else key
+            for key, sep, value in (pair.partition("=") for pair in query.split("&"))
+        )
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    # Split the netloc by hand: ``hostname`` would lower-case it and drop IPv6 brackets.
-    userinfo, _, host = parts.netloc.rpartition("@")
-    user = userinfo.partition(":")[0]
-    return urlunsplit((parts.scheme, f"{user}:**@{host}", parts.path, parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+_SECRET_QUERY_KEYS = frozenset({"password", "passwd", "pass", "secret", "token"})

@@ -154,10 +154,15 @@ def do_active_queues(worker: Worker) -> Any:
 
 
 def _masked(key: str, value: Any) -> Any:
-    if isinstance(value, str) and "://" in value:
-        return mask_url(value)
+    """``value`` with secrets hidden: URLs' passwords, and any secret-named entry, nested."""
     if any(word in key.lower() for word in _SECRET_WORDS) and value:
         return "********"
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
+    if isinstance(value, dict):
+        return {k: _masked(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(key, item) for item in value]
     return value
 
 
@@ -353,7 +358,11 @@ class ControlLoop:
         method = str(command.get("method"))
         fn = HANDLERS.get(method)
         arguments = command.get("arguments") or {}
+        allowed = self.worker.app.conf.worker_control_allowlist
         try:
+            if allowed is not None and method not in allowed:
+                logger.warning("Remote control command %s refused: not in the allowlist", method)
+                raise PermissionError(f"{method} is not in worker_control_allowlist")
             if fn is None:
                 raise KeyError(f"No such control command: {method}")
             reply = fn(self.worker, **arguments)

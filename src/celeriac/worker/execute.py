@@ -22,6 +22,8 @@ from celeriac._internal.exception_codec import exception_from_dict, exception_to
 from celeriac._internal.loops import run_coroutine
 from celeriac.app.task import Context, Task
 from celeriac.exceptions import (
+    BackendError,
+    BackendStoreError,
     DecodeError,
     Ignore,
     NotRegistered,
@@ -142,7 +144,7 @@ def build_request(
         ignore_result=message.ignore_result,
         argsrepr=message.argsrepr,
         kwargsrepr=message.kwargsrepr,
-        stamps=dict(message.headers.get("stamps") or {}),
+        stamps=_stamps(message.headers.get("stamps")),
     )
 
 
@@ -232,13 +234,32 @@ class TaskRun:
         send_errbacks(app, request, exc, tb)
         return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(self.started))
 
+    def _unstorable(self, exc: BackendError, runtime: float) -> Outcome:
+        """The task succeeded but its result cannot be stored: record FAILURE saying so."""
+        app, task, task_id = self.app, self.task, self.task_id
+        error = BackendStoreError(f"the task's result could not be stored: {exc}")
+        logger.error(
+            "Task %s[%s] succeeded, but %s", task.name, task_id, error, extra={"task_id": task_id}
+        )
+        try:
+            app.backend.mark_as_failure(task_id, error, None, self.request)
+        except BackendError as again:
+            logger.error(
+                "Task %s[%s]: could not record the failure either: %s", task.name, task_id, again
+            )
+        report_chord_part(app, self.request, states.FAILURE)
+        return Outcome(states.FAILURE, exception=error, runtime=runtime)
+
     def succeeded(self, retval: Any) -> Outcome:
         """Send callbacks, store SUCCESS and report ``retval``."""
         app, task, request, task_id = self.app, self.task, self.request, self.task_id
         runtime = _since(self.started)
         send_callbacks(app, request, retval)
         if self.store and not self.ignore:
-            app.backend.mark_as_done(task_id, retval, request)
+            try:
+                app.backend.mark_as_done(task_id, retval, request)
+            except BackendError as exc:
+                return self._unstorable(exc, runtime)
         if self.store:
             report_chord_part(app, request, states.SUCCESS)
         logger.info(
@@ -250,6 +271,10 @@ class TaskRun:
             extra={"task_id": task_id},
         )
         return Outcome(states.SUCCESS, retval=retval, runtime=runtime)
+
+
+def _stamps(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, dict) else {}
 
 
 def _since(started: float) -> float:
