@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Set up and run celeriac with nothing but Python: ``python3 dev.py demo|test|setup``.
+"""Set up and run celeriac with nothing but Python: ``python3 dev.py demo|test|bench|setup``.
 
 Creates ``.venv`` on first use (and again when pyproject.toml changes), installs
 celeriac with its test extras there, then runs the demo or the checks and tests.
@@ -20,6 +20,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".celeriac-installed"
 EXTRAS = "test,redis,amqp,docs"
+LINTED = ("src", "tests", "examples", "docs/_gen", "bench", "dev.py")
 
 
 def run(*args: str | Path, cwd: Path = ROOT) -> None:
@@ -50,12 +51,18 @@ def demo() -> None:
 
 def test(pytest_args: list[str]) -> None:
     """Lint, type-check, check import contracts, then run every test."""
-    run(BIN / "ruff", "check", "src", "tests", "examples", "docs/_gen", "dev.py")
-    run(BIN / "ruff", "format", "--check", "src", "tests", "examples", "docs/_gen", "dev.py")
+    run(BIN / "ruff", "check", *LINTED)
+    run(BIN / "ruff", "format", "--check", *LINTED)
     run(BIN / "mypy")
     run(BIN / "lint-imports")
     build_docs()
     run(BIN / "pytest", *pytest_args)
+
+
+def bench(bench_args: list[str]) -> None:
+    """Install the bench extra (Celery, py-spy) and run the benchmark (docs/performance.md)."""
+    run(BIN / "python", "-m", "pip", "install", "-q", "-e", ".[bench]")
+    run(BIN / "python", "-m", "bench", *bench_args)
 
 
 def build_docs() -> None:
@@ -66,15 +73,17 @@ def build_docs() -> None:
 
 
 def main() -> None:
-    """Dispatch ``demo``, ``test`` or ``setup`` (install only)."""
-    if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test", "setup"}:
-        sys.exit("usage: python3 dev.py demo|test|setup [pytest args...]")
+    """Dispatch ``demo``, ``test``, ``bench`` or ``setup`` (install only)."""
+    if len(sys.argv) < 2 or sys.argv[1] not in {"demo", "test", "bench", "setup"}:
+        sys.exit("usage: python3 dev.py demo|test|bench|setup [pytest or bench args...]")
     command, rest = sys.argv[1], sys.argv[2:]
     ensure_venv()
     if command == "demo":
         demo()
     elif command == "test":
         test(rest)
+    elif command == "bench":
+        bench(rest)
 
 
 if __name__ == "__main__":
