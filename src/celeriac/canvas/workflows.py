@@ -318,9 +318,14 @@ class chord(Signature[Any]):
         header.apply_async(partial, kwargs, task_id=header_result.id, chord=dict(body), **options)
         return body_result
 
-    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
-        """Send the chord."""
-        return self.apply_async(args, kwargs)
+    def __call__(self, body: Any = None, **options: Any) -> AsyncResult[Any]:
+        """Send the chord; ``chord(header)(body)`` names the body here, as in Celery."""
+        if body is not None:
+            with_body = chord(
+                self.header, body, self.kwargs.get("kwargs"), app=self._app, **self.options
+            )
+            return with_body.apply_async(**options)
+        return self.apply_async(**options)
 
     def __or__(self, other: Any) -> Signature[Any]:  # type: ignore[override]
         """``chord | task`` chains the task after the body."""

@@ -196,3 +196,8 @@ def test_revoking_results_before_they_run(app: Celery) -> None:
             with pytest.raises(Exception, match="revoked"):
                 result.get(timeout=10)
         assert add.delay(2, 2).get(timeout=10) == 4
+
+
+def test_chord_header_called_with_its_body(app: Celery, worker: None) -> None:
+    add, xsum = t(app, "add"), t(app, "xsum")
+    assert chord(add.s(i, i) for i in range(4))(xsum.s()).get(timeout=10) == 12
