@@ -41,7 +41,11 @@ def family(pid: int) -> set[int]:
     """``pid`` and every process below it."""
     found = {pid}
     for task in Path(f"/proc/{pid}/task").glob("*"):
-        for child in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # that thread (or the process) just ended
+            continue
+        for child in children:
             found |= family(int(child))
     return found
 

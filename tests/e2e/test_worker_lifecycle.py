@@ -148,15 +148,15 @@ def test_green_pools_are_refused_in_one_line(project_dir: Path) -> None:
         assert "Traceback" not in done.stderr
 
 
-#: The seed's ``celery worker --help`` listing, by group (all but --without-gossip: celeriac
-#: does not track peers' heartbeats, so it does not offer to turn that off).
+#: The seed's ``celery worker --help`` listing, by group.
 SEED_WORKER_OPTIONS = {
     "Worker Options:": "-n, --hostname|-D, --detach|-S, --statedb|-l, --loglevel|-O|"
     "--prefetch-multiplier|--disable-prefetch",
     "Pool Options:": "-c, --concurrency|-P, --pool|-E, --task-events, --events|--time-limit|"
     "--soft-time-limit|--max-tasks-per-child|--max-memory-per-child",
     "Queue Options:": "--purge, --discard|-Q, --queues|-X, --exclude-queues|-I, --include",
-    "Features:": "--without-mingle|--without-heartbeat|--heartbeat-interval|--autoscale",
+    "Features:": "--without-gossip|--without-mingle|--without-heartbeat|--heartbeat-interval|"
+    "--autoscale",
     "Embedded Beat Options:": "-B, --beat|-s, --schedule-filename, --schedule|--scheduler",
     "Daemonization Options:": "-f, --logfile|--pidfile|--uid|--gid|--umask|--executable",
 }

@@ -128,7 +128,7 @@ def test_retries_back_off_then_fail_and_max_retries_exceeded(
         extra.exhausted.delay().get(timeout=20)
 
 
-def test_terminate_in_a_threads_worker_and_mingle(
+def test_terminate_in_a_threads_worker_mingle_and_gossip(
     extra: ModuleType, start_worker: Any, project_dir: Path
 ) -> None:
     first = start_worker("-n", "w1@%h", "-P", "threads", "-c", "2", "-I", "proj.extra")
@@ -150,6 +150,10 @@ def test_terminate_in_a_threads_worker_and_mingle(
     second = start_worker("-n", "w2@%h", "-P", "threads", "-Q", "other", mingle=True)
     assert second.wait_for_line("mingle: sync with 1 nodes")
     assert "mingled" in inspect_revoked(project_dir, "w2")
+    # Gossip: w1 follows w2 coming and going through w2's worker events.
+    assert first.wait_for_line(f"w2@{HOST} joined the party")
+    assert second.stop() == 0
+    assert first.wait_for_line(f"w2@{HOST} left")
 
 
 def inspect_revoked(project_dir: Path, name: str) -> list[str]:

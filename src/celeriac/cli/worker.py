@@ -228,6 +228,12 @@ FEATURES, BEAT, DAEMON = "Features", "Embedded Beat Options", "Daemonization Opt
 )
 @_option(
     FEATURES,
+    "--without-gossip",
+    is_flag=True,
+    help="Do not follow the other workers' events (who joins, leaves, goes missing).",
+)
+@_option(
+    FEATURES,
     "--without-mingle",
     is_flag=True,
     help="Do not sync revoked tasks and the clock with other workers at start-up.",
@@ -287,7 +293,10 @@ FEATURES, BEAT, DAEMON = "Features", "Embedded Beat Options", "Daemonization Opt
 def worker(obj: CLIContext, /, **options: Any) -> None:
     """Start a worker."""
     if options["detach"] and options["status_fd"] is None:
-        _detach(options)  # first: nothing may be open (no threads, no connections) yet
+        try:  # first: nothing may be open (no threads, no connections) yet
+            _detach(options)
+        except (CeleriacError, ValueError) as exc:
+            raise click.ClickException(str(exc)) from exc
         return
     report = StartupReport(options["status_fd"])
     try:
@@ -360,6 +369,7 @@ def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> Non
             autoscale=options["autoscale"],
             statedb=options["statedb"],
             mingle=not options["without_mingle"],
+            gossip=not options["without_gossip"],
             process_init=_child_log_file(logfile, nodename),
         )
         node.load_tasks()

@@ -4,7 +4,9 @@
 (``PyThreadState_SetAsyncExc``). Python delivers such an exception only between
 bytecodes of that thread: a job blocked in one long call into C (``time.sleep(60)``, a
 socket read without timeout, a lock wait) stops only when that call returns, and code
-that catches ``BaseException`` can swallow it. The signal number means nothing here.
+that catches ``BaseException`` can swallow it. It can also land just after the task's
+body, in the worker's own code that stores the result, and leave that half done. The
+signal number means nothing here. Prefer the prefork pool for tasks that may need it.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from celeriac.worker.banner import banner
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.execute import describe_job, run_task
 from celeriac.worker.execute_async import run_task_async
+from celeriac.worker.gossip import Gossip
 from celeriac.worker.hooks import EventsHook, Hook, SignalsHook, StatsHook
 from celeriac.worker.node import NodeServices, init_pool_process
 from celeriac.worker.revokes import Revocations
@@ -78,6 +79,8 @@ class Worker:
             ``worker_state_db``); ``%n``/``%h``/``%p`` expand as in Celery.
         mingle: Sync revoked ids and the clock with the other workers at start-up
             (the command line turns it on unless ``--without-mingle``).
+        gossip: Follow the other workers' events (the command line turns it on unless
+            ``--without-gossip``).
         process_init: Called in each new pool child process with its index.
     """
 
@@ -107,6 +110,7 @@ class Worker:
         autoscale: tuple[int, int] | None = None,
         statedb: str | None = None,
         mingle: bool = False,
+        gossip: bool = False,
         process_init: Callable[[int], None] | None = None,
     ) -> None:
         self.app = app
@@ -135,6 +139,8 @@ class Worker:
         statedb = statedb or conf.worker_state_db
         self.state_db = StateDB(node_format(statedb, self.hostname)) if statedb else None
         self.mingle = mingle
+        self.with_gossip = gossip
+        self.gossip: Gossip | None = None
         self.pool_options = PoolOptions(
             initializer=functools.partial(init_pool_process, process_init),
             describe=describe_job,
@@ -236,6 +242,9 @@ class Worker:
         self.services.open()
         if self.mingle:
             await self.services.mingle()
+        if self.with_gossip and self.services.events is not None:
+            self.gossip = Gossip(self, app.broker.event_channel())
+            self.services.watch(self.gossip.run())
         hooks: list[Hook] = [self.stats, SignalsHook()]
         if self.services.events is not None:
             hooks.append(EventsHook(self.services.events))
