@@ -328,11 +328,12 @@ class Worker:
             self.state_db.add_revoked(added)
 
     def merge_revoked(self, revoked: Any) -> None:
-        """Add revoked ids a peer sent: a list (Celery 5.7), or ``{id: time revoked}``."""
-        if isinstance(revoked, dict):
-            ttl = self.revoked.ttl
-            self.revoked.update({str(k): float(v) + ttl for k, v in revoked.items()})
-        elif isinstance(revoked, list | tuple):
+        """Add revoked ids a peer sent: a list (Celery 5.7), or a dict (<= 5.6) of ids.
+
+        As Celery 5.7 does, the ids count as revoked now: a dict's stamps are another
+        host's monotonic clock, not comparable with ours.
+        """
+        if isinstance(revoked, dict | list | tuple):
             self.revoked.add([str(task_id) for task_id in revoked])
 
     def adjust_clock(self, other: int) -> int:

@@ -219,3 +219,18 @@ def test_reject_without_requeue_records_failure(app: Celery) -> None:
         assert wait_until(lambda: result.state == states.FAILURE, timeout=5)
         assert wait_until(lambda: app.broker.size("celery") == 0)
     assert isinstance(result.result, Reject)
+
+
+def test_hello_merges_both_revoked_forms_and_answers_with_ours(app: Celery) -> None:
+    with start_worker(app, hostname="w1@box") as worker:
+        worker.revoke(["ours"])
+        reply = control(app, "hello", from_node="old@box", revoked={"a": 12.5, "b": 99.0})
+        assert reply["revoked"][-2:] == ["a", "b"] and "ours" in reply["revoked"]
+        assert isinstance(reply["clock"], int)
+        control(app, "hello", from_node="new@box", revoked=["c"])
+        assert {"a", "b", "c", "ours"} <= set(worker.revoked)
+        assert control(app, "ping") == {"ok": "pong"}  # hello to itself is not answered:
+        replies = app.control.broadcast(
+            "hello", arguments={"from_node": "w1@box"}, reply=True, timeout=0.5
+        )
+        assert replies == []
