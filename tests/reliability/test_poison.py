@@ -105,16 +105,21 @@ class Fuzzer:
         assert self.worker.process is not None and self.worker.process.poll() is None
         for poison in sent:
             if poison.expect == _poison.DEAD and poison.task_id is not None:
-                moved = [
-                    line for line in self.worker.lines if poison.task_id in line and "ERROR" in line
-                ]
-                assert len(moved) == 1, f"{poison.what}: logged {moved}"
+                self._check_logged_once(poison.what, poison.task_id)
         assert not list(self.marker_dir.glob("unpickled-*")), "refused content was decoded"
         self.figures["poison"] += len(sent)
         self.figures["dead_lettered"] += sum(dead.values())
         self.figures["good"] += len(good_ids)
         for poison in sent:
             self.figures[f"kind: {poison.what}"] += 1
+
+    def _check_logged_once(self, what: str, task_id: str) -> None:
+        def logged() -> list[str]:
+            return [line for line in self.worker.lines if task_id in line and "ERROR" in line]
+
+        # The log line may reach us after the broker shows the dead letter.
+        wait_until(lambda: bool(logged()), 5)
+        assert len(logged()) == 1, f"{what}: logged {logged()}"
 
     def _explain(self, sent: list[_poison.Poison], kept: Counter[bytes]) -> str:
         backend = self.app.backend
