@@ -225,13 +225,19 @@ class Monitor:
         lflag = termios.tcgetattr(self.slave)[3]
         return bool(lflag & termios.ECHO and lflag & termios.ICANON)
 
+    def hang_up(self) -> None:
+        """Close the terminal's window: both ends of the pty, on this side."""
+        os.close(self.master)
+        os.close(self.slave)
+        self.master = self.slave = -1
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(timeout=10)
         self.reader.join(timeout=10)
-        os.close(self.master)
-        os.close(self.slave)
+        if self.master != -1:
+            self.hang_up()
 
 
 @pytest.fixture
@@ -394,3 +400,9 @@ def test_workers_panel_paging_and_resizes_without_colors(
     monitor.wait_for("ONLINE   w1@box", "c: clear  q: quit")
     assert not re.search(rb"\x1b\[3[1-7]m", monitor.raw)  # --no-color: no state colors
     quit_monitor(monitor, interrupt=True)
+
+
+def test_monitor_leaves_when_its_terminal_is_gone(start: Callable[..., Monitor]) -> None:
+    monitor = start()
+    monitor.hang_up()  # reads fail at once from now on; spinning on them would burn a core
+    monitor.process.wait(timeout=15)

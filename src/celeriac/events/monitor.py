@@ -30,6 +30,8 @@ __all__ = ["CursesMonitor", "evtop"]
 
 #: Milliseconds between redraws when no key is pressed.
 REFRESH_MS = 200
+#: Reads in a row that fail at once before the monitor decides its terminal is gone.
+_DEAD_TERMINAL_MISSES = 50
 #: The smallest screen worth drawing on.
 MIN_HEIGHT, MIN_WIDTH = 8, 30
 LIST_KEYS = "up/down j/k: select  Enter: details  r: revoke  t: terminate  c: clear  q: quit"
@@ -114,10 +116,20 @@ class CursesMonitor:
     def run(self, screen: curses.window) -> None:
         """Draw and handle keys until ``q``, on a screen :func:`evtop` set up."""
         self._setup(screen)
+        early_misses = 0
         try:
             while True:
                 self.draw(screen)
+                asked = time.monotonic()
                 key = screen.getch()
+                if key == -1 and time.monotonic() - asked < REFRESH_MS / 2000:
+                    # No key long before the timeout: reading fails, the terminal is gone
+                    # (its window closed). Leave rather than spin on a dead terminal.
+                    early_misses += 1
+                    if early_misses >= _DEAD_TERMINAL_MISSES:
+                        return
+                    continue
+                early_misses = 0
                 if key != -1 and not self.handle_key(key):
                     return
         finally:
