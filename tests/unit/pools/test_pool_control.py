@@ -43,7 +43,9 @@ def mark(text: str) -> None:
 
 
 def record_index(directory: str, index: int) -> None:
-    Path(directory, f"child-{index}").write_text(str(os.getpid()))
+    # Written aside then renamed, so the test never reads a file that is still empty.
+    Path(directory, f".child-{index}").write_text(str(os.getpid()))
+    Path(directory, f".child-{index}").rename(Path(directory, f"child-{index}"))
 
 
 def test_prefork_terminate_job_kills_its_child_and_replaces_it() -> None:
@@ -101,7 +103,8 @@ def test_prefork_initializer_runs_in_each_child_with_its_index(tmp_path: Path) -
     pool = PreforkPool(concurrency=2, target=busy, options=init)
     pool.start()
     try:
-        assert wait_until(lambda: len(list(tmp_path.iterdir())) == 2)
+        assert wait_until(lambda: len(list(tmp_path.glob("child-*"))) == 2)
+        assert wait_until(lambda: len(pool.info()["processes"]) == 2)
         pids = {int(p.read_text()) for p in tmp_path.iterdir()}
         assert sorted(p.name for p in tmp_path.iterdir()) == ["child-1", "child-2"]
         assert pids == set(pool.info()["processes"])
