@@ -14,7 +14,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,9 @@ def record(self, path):
 class BeatProcess(WorkerProcess):
     """``celeriac -A proj --config proj.beatconfig beat ...``, ready once it starts ticking."""
 
+    kind = "beat"
+    ready_line = "beat: Starting..."
+
     def __init__(self, args: Sequence[str], *, cwd: Path) -> None:
         super().__init__("proj", cwd=cwd)
         self.command = [
@@ -57,23 +59,6 @@ class BeatProcess(WorkerProcess):
             "INFO",
             *args,
         ]
-
-    def start(self, timeout: float = 30.0) -> BeatProcess:
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=self.cwd,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        if not self.wait_for_line("beat: Starting...", timeout):
-            self.kill()
-            raise RuntimeError("beat did not start:\n" + self.output)
-        return self
 
     def count(self, text: str) -> int:
         with self._changed:
@@ -106,7 +91,8 @@ def start_beat(project_dir: Path) -> Iterator[Any]:
     def start(*args: str) -> BeatProcess:
         beat = BeatProcess(args, cwd=project_dir)
         started.append(beat)
-        return beat.start()
+        beat.start()
+        return beat
 
     yield start
     for beat in started:

@@ -32,6 +32,10 @@ class WorkerProcess:
 
     """
 
+    #: What the process is, in errors, and the log line that says it is ready.
+    kind = "worker"
+    ready_line = " ready."
+
     def __init__(
         self,
         app: str,
@@ -80,9 +84,9 @@ class WorkerProcess:
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        if not self.wait_for_line(" ready.", timeout):
+        if not self.wait_for_line(self.ready_line, timeout):
             self.kill()
-            raise RuntimeError("worker did not start:\n" + self.output)
+            raise RuntimeError(f"{self.kind} did not start:\n" + self.output)
         return self
 
     def _read(self) -> None:
