@@ -57,6 +57,7 @@ __all__ = [
     "QueueNotFound",
     "Reject",
     "Retry",
+    "SecurityError",
     "SerializationError",
     "SoftTimeLimitExceeded",
     "TaskError",
@@ -115,6 +116,10 @@ class DecodeError(SerializationError):
 
 class ContentDisallowed(SerializationError):
     """A payload's content type is not in the accepted list."""
+
+
+class SecurityError(CeleriacError):
+    """A message could not be signed or verified (Celery's ``SecurityError``)."""
 
 
 class TaskError(CeleriacError):

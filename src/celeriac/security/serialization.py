@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from celeriac import serialization
-from celeriac.exceptions import CeleriacError
+from celeriac.exceptions import SecurityError
 
 __all__ = [
     "HmacSigner",
@@ -35,10 +35,6 @@ __all__ = [
 
 SEPARATOR = b"\x00\x01"
 CONTENT_TYPE = "application/data"  # as Celery registers ``auth``
-
-
-class SecurityError(CeleriacError):
-    """A message could not be signed or verified (Celery's ``SecurityError``)."""
 
 
 class Signer(Protocol):

@@ -171,9 +171,20 @@ def test_unknown_nested_name_synthesizes_last_part() -> None:
 
 def test_unknown_celery_exception_is_synthesized_under_celery_exceptions() -> None:
     exc = exception_from_dict(
+        {"exc_type": "BackendGetMetaError", "exc_module": "celery.exceptions", "exc_message": []}
+    )
+    assert (type(exc).__name__, type(exc).__module__) == (
+        "BackendGetMetaError",
+        "celery.exceptions",
+    )
+
+
+def test_celery_security_error_is_celeriacs() -> None:
+    exc = exception_from_dict(
         {"exc_type": "SecurityError", "exc_module": "celery.exceptions", "exc_message": ["q"]}
     )
-    assert (type(exc).__name__, type(exc).__module__) == ("SecurityError", "celery.exceptions")
+    assert type(exc) is exceptions.SecurityError
+    assert exc.args == ("q",)
 
 
 def test_class_that_rejects_the_args_is_synthesized() -> None:
