@@ -10,452 +10,29 @@ This is the only module that reads ``os.environ``, and only when a setting is re
 
 from __future__ import annotations
 
-import datetime as dt
 import difflib
 import importlib
 import logging
 import os
 import types
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, cast, overload
+from collections.abc import Iterator, Mapping, MutableMapping
+from typing import Any
 
+from celeriac.app._broker_task_settings import BrokerTaskSettings
+from celeriac.app._setting import NONE, Setting, Spec, setting
+from celeriac.app._worker_settings import WorkerSettings
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = ["SETTINGS", "Setting", "Settings", "setting"]
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class _Spec:
-    name: str
-    default: Any
-    types: tuple[type, ...]
-    env: tuple[str, ...]
-    old: str | None
-    doc: str
+class Settings(BrokerTaskSettings, WorkerSettings, MutableMapping[str, Any]):
+    """The configuration of one app (Celery's ``app.conf``).
 
-
-class Setting(Generic[T]):
-    """A declared setting; a descriptor on :class:`Settings` returning its typed value.
-
-    The name is the attribute the setting is assigned to in the class body.
+    The settings themselves are declared by the classes it inherits, a section each.
     """
-
-    def __init__(
-        self, default: T, types: tuple[type, ...], env: tuple[str, ...], old: str | None, doc: str
-    ) -> None:
-        self.spec = _Spec("", default, types, env, old, doc)
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.spec = _Spec(name, *astuple_tail(self.spec))
-
-    @overload
-    def __get__(self, instance: None, owner: type) -> Setting[T]: ...
-    @overload
-    def __get__(self, instance: Settings, owner: type) -> T: ...
-    def __get__(self, instance: Settings | None, owner: type) -> Setting[T] | T:
-        if instance is None:
-            return self
-        value: T = instance[self.spec.name]
-        return value
-
-    def __set__(self, instance: Settings, value: T) -> None:
-        instance[self.spec.name] = value
-
-
-def astuple_tail(spec: _Spec) -> tuple[Any, ...]:
-    """The fields of ``spec`` after its name."""
-    return spec.default, spec.types, spec.env, spec.old, spec.doc
-
-
-def setting(
-    default: T,
-    *types: type,
-    env: tuple[str, ...] = (),
-    old: str | None = None,
-    doc: str,
-) -> Setting[T]:
-    """Declare a setting of the given types (the default's type when none are given)."""
-    return Setting(default, types or (type(default),), env, old, doc)
-
-
-_NONE = type(None)
-_CALLABLE = cast("type", Callable)  # isinstance() works with the ABC; mypy wants a type
-
-
-class Settings(MutableMapping[str, Any]):
-    """The configuration of one app (Celery's ``app.conf``)."""
-
-    # -- broker ------------------------------------------------------------------
-    broker_url: Setting[str | None] = setting(
-        None,
-        str,
-        _NONE,
-        env=("CELERIAC_BROKER_URL", "CELERY_BROKER_URL"),
-        old="BROKER_URL",
-        doc="Broker URL; the embedded SQLite broker when unset.",
-    )
-    broker_transport_options: Setting[dict[str, Any]] = setting(
-        {},
-        dict,
-        old="BROKER_TRANSPORT_OPTIONS",
-        doc="Engine-specific broker options.",
-    )
-    broker_connection_retry_on_startup: Setting[bool | None] = setting(
-        None,
-        bool,
-        _NONE,
-        old="BROKER_CONNECTION_RETRY_ON_STARTUP",
-        doc="Retry connecting to the broker at worker start-up (broker_connection_retry "
-        "when unset).",
-    )
-    broker_connection_retry: Setting[bool] = setting(
-        True,
-        old="BROKER_CONNECTION_RETRY",
-        doc="Retry connecting to the broker when the connection fails.",
-    )
-    broker_connection_max_retries: Setting[int | None] = setting(
-        100,
-        int,
-        _NONE,
-        old="BROKER_CONNECTION_MAX_RETRIES",
-        doc="Connection attempts before giving up (None: forever).",
-    )
-    # -- results -----------------------------------------------------------------
-    result_backend: Setting[str | None] = setting(
-        None,
-        str,
-        _NONE,
-        env=("CELERIAC_RESULT_BACKEND", "CELERY_RESULT_BACKEND"),
-        old="CELERY_RESULT_BACKEND",
-        doc="Result backend URL; results are disabled when unset.",
-    )
-    result_serializer: Setting[str] = setting(
-        "json",
-        old="CELERY_RESULT_SERIALIZER",
-        doc="Serializer for stored results.",
-    )
-    result_accept_content: Setting[list[str] | None] = setting(
-        None,
-        list,
-        tuple,
-        set,
-        frozenset,
-        _NONE,
-        old="RESULT_ACCEPT_CONTENT",
-        doc="Content types accepted when reading results.",
-    )
-    result_expires: Setting[float | dt.timedelta | None] = setting(
-        86400.0,
-        int,
-        float,
-        dt.timedelta,
-        _NONE,
-        old="CELERY_TASK_RESULT_EXPIRES",
-        doc="Seconds results are kept (None or 0: forever).",
-    )
-    result_extended: Setting[bool] = setting(
-        False,
-        old="CELERY_RESULT_EXTENDED",
-        doc="Also store name, args, kwargs, worker, retries and queue.",
-    )
-    result_backend_transport_options: Setting[dict[str, Any]] = setting(
-        {},
-        dict,
-        old="CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS",
-        doc="Engine-specific backend options.",
-    )
-    # -- tasks -------------------------------------------------------------------
-    include: Setting[list[str]] = setting(
-        [],
-        list,
-        tuple,
-        old="CELERY_INCLUDE",
-        doc="Modules imported when the worker starts.",
-    )
-    imports: Setting[list[str]] = setting(
-        [],
-        list,
-        tuple,
-        old="CELERY_IMPORTS",
-        doc="Modules imported when the worker starts.",
-    )
-    task_serializer: Setting[str] = setting(
-        "json",
-        old="CELERY_TASK_SERIALIZER",
-        doc="Serializer for task messages.",
-    )
-    task_compression: Setting[str | None] = setting(
-        None,
-        str,
-        _NONE,
-        old="CELERY_MESSAGE_COMPRESSION",
-        doc="Compression for task messages (zlib, bzip2, lzma).",
-    )
-    accept_content: Setting[list[str]] = setting(
-        ["json"],
-        list,
-        tuple,
-        set,
-        frozenset,
-        old="CELERY_ACCEPT_CONTENT",
-        doc="Content types (or serializer names) a worker accepts.",
-    )
-    task_routes: Setting[Any] = setting(
-        None,
-        dict,
-        list,
-        tuple,
-        _NONE,
-        str,
-        _CALLABLE,
-        old="CELERY_ROUTES",
-        doc="Routers: a dict by task name (globs, regexes), a list of them, or functions.",
-    )
-    task_queues: Setting[list[Any] | None] = setting(
-        None,
-        list,
-        tuple,
-        _NONE,
-        old="CELERY_QUEUES",
-        doc="Declared queues (celeriac.Queue or kombu.Queue objects).",
-    )
-    task_default_queue: Setting[str] = setting(
-        "celery",
-        old="CELERY_DEFAULT_QUEUE",
-        doc="Queue for tasks with no route.",
-    )
-    task_default_exchange: Setting[str | None] = setting(
-        None,
-        str,
-        _NONE,
-        old="CELERY_DEFAULT_EXCHANGE",
-        doc="Exchange of the default queue (its name when unset).",
-    )
-    task_default_exchange_type: Setting[str] = setting(
-        "direct",
-        old="CELERY_DEFAULT_EXCHANGE_TYPE",
-        doc="Type of the default exchange.",
-    )
-    task_default_routing_key: Setting[str | None] = setting(
-        None,
-        str,
-        _NONE,
-        old="CELERY_DEFAULT_ROUTING_KEY",
-        doc="Routing key of the default queue (its name when unset).",
-    )
-    task_default_priority: Setting[int | None] = setting(
-        None,
-        int,
-        _NONE,
-        old="CELERY_DEFAULT_PRIORITY",
-        doc="Priority of messages that set none.",
-    )
-    task_queue_max_priority: Setting[int | None] = setting(
-        None,
-        int,
-        _NONE,
-        old="CELERY_QUEUE_MAX_PRIORITY",
-        doc="x-max-priority of the queues declared on RabbitMQ (None: no priorities).",
-    )
-    task_create_missing_queues: Setting[bool] = setting(
-        True,
-        old="CELERY_CREATE_MISSING_QUEUES",
-        doc="Create queues named in routes that are not declared.",
-    )
-    task_track_started: Setting[bool] = setting(
-        False,
-        old="CELERY_TRACK_STARTED",
-        doc="Record STARTED when a task starts.",
-    )
-    task_ignore_result: Setting[bool] = setting(
-        False,
-        old="CELERY_IGNORE_RESULT",
-        doc="Store no results by default.",
-    )
-    task_acks_late: Setting[bool] = setting(
-        False,
-        old="CELERY_ACKS_LATE",
-        doc="Ack after the task ran, not before.",
-    )
-    task_always_eager: Setting[bool] = setting(
-        False,
-        old="CELERY_ALWAYS_EAGER",
-        doc="Run tasks locally instead of sending them.",
-    )
-    task_eager_propagates: Setting[bool] = setting(
-        False,
-        old="CELERY_EAGER_PROPAGATES_EXCEPTIONS",
-        doc="Eager tasks re-raise their exceptions.",
-    )
-    task_store_eager_result: Setting[bool] = setting(
-        False,
-        old="CELERY_STORE_EAGER_RESULT",
-        doc="Eager tasks store their result in the backend.",
-    )
-    task_time_limit: Setting[float | None] = setting(
-        None,
-        int,
-        float,
-        _NONE,
-        old="CELERYD_TASK_TIME_LIMIT",
-        doc="Hard time limit in seconds.",
-    )
-    task_soft_time_limit: Setting[float | None] = setting(
-        None,
-        int,
-        float,
-        _NONE,
-        old="CELERYD_TASK_SOFT_TIME_LIMIT",
-        doc="Soft time limit in seconds.",
-    )
-    task_default_retry_delay: Setting[float] = setting(
-        180,
-        int,
-        float,
-        doc="Seconds before a retry when the task gives none.",
-    )
-    task_max_retries: Setting[int | None] = setting(
-        3,
-        int,
-        _NONE,
-        doc="Retries allowed when the task sets none.",
-    )
-    # -- worker ------------------------------------------------------------------
-    worker_concurrency: Setting[int | None] = setting(
-        None,
-        int,
-        _NONE,
-        old="CELERYD_CONCURRENCY",
-        doc="Pool size (default: CPU count).",
-    )
-    worker_prefetch_multiplier: Setting[int] = setting(
-        4,
-        old="CELERYD_PREFETCH_MULTIPLIER",
-        doc="Messages reserved per pool slot.",
-    )
-    worker_pool: Setting[str] = setting(
-        "prefork",
-        old="CELERYD_POOL",
-        doc="Pool used when -P is not given: a name or a 'module:Class' path.",
-    )
-    worker_max_tasks_per_child: Setting[int | None] = setting(
-        None,
-        int,
-        _NONE,
-        old="CELERYD_MAX_TASKS_PER_CHILD",
-        doc="Replace a pool child after it ran this many tasks.",
-    )
-    worker_max_memory_per_child: Setting[int | None] = setting(
-        None,
-        int,
-        _NONE,
-        old="CELERYD_MAX_MEMORY_PER_CHILD",
-        doc="Replace a pool child after the task that took it over this many KiB resident.",
-    )
-    worker_disable_prefetch: Setting[bool] = setting(
-        False,
-        old="CELERYD_DISABLE_PREFETCH",
-        doc="Take a message only when a pool slot is free.",
-    )
-    task_reject_on_worker_lost: Setting[bool | None] = setting(
-        None,
-        bool,
-        _NONE,
-        old="CELERY_REJECT_ON_WORKER_LOST",
-        doc="Requeue an acks_late task whose pool child died, instead of failing it.",
-    )
-    worker_send_task_events: Setting[bool] = setting(
-        False, old="CELERY_SEND_EVENTS", doc="Send task events (as -E does)."
-    )
-    worker_enable_remote_control: Setting[bool] = setting(
-        True, old="CELERY_ENABLE_REMOTE_CONTROL", doc="Answer inspect and control commands."
-    )
-    worker_control_allowlist: Setting[list[str] | None] = setting(
-        None,
-        list,
-        _NONE,
-        doc="Remote-control commands this worker obeys (all when unset); celeriac only.",
-    )
-    worker_state_db: Setting[str | None] = setting(
-        None,
-        str,
-        _NONE,
-        old="CELERYD_STATE_DB",
-        doc="File keeping revoked ids and the logical clock across restarts (as -S).",
-    )
-    worker_pool_restarts: Setting[bool] = setting(
-        False, old="CELERYD_POOL_RESTARTS", doc="Allow the pool_restart remote command."
-    )
-    worker_disable_rate_limits: Setting[bool] = setting(
-        False, old="CELERY_DISABLE_RATE_LIMITS", doc="Ignore every task's rate limit."
-    )
-    task_default_rate_limit: Setting[str | int | float | None] = setting(
-        None,
-        str,
-        int,
-        float,
-        _NONE,
-        old="CELERY_DEFAULT_RATE_LIMIT",
-        doc="Rate limit of tasks that set none ('10/s', '100/m', '1000/h').",
-    )
-    # -- security (app.setup_security(); see celeriac.security) -----------------------
-    security_key: Setting[str | None] = setting(
-        None, str, _NONE, old="CELERY_SECURITY_KEY", doc="PEM file of the signing RSA key."
-    )
-    security_key_password: Setting[bytes | str | None] = setting(
-        None, bytes, str, _NONE, old="CELERY_SECURITY_KEY_PASSWORD", doc="security_key's password."
-    )
-    security_certificate: Setting[str | None] = setting(
-        None, str, _NONE, old="CELERY_SECURITY_CERTIFICATE", doc="PEM file of the signer."
-    )
-    security_cert_store: Setting[str | None] = setting(
-        None, str, _NONE, old="CELERY_SECURITY_CERT_STORE", doc="Trusted certificates (glob)."
-    )
-    security_digest: Setting[str] = setting(
-        "sha256", old="CELERY_SECURITY_DIGEST", doc="Digest used to sign messages."
-    )
-    security_hmac_key: Setting[bytes | str | None] = setting(
-        None, bytes, str, _NONE, doc="Shared HMAC key: signing without certificates."
-    )
-    # -- time --------------------------------------------------------------------
-    timezone: Setting[str | None] = setting(
-        None,
-        str,
-        _NONE,
-        old="CELERY_TIMEZONE",
-        doc="Time zone for display (UTC when unset).",
-    )
-    enable_utc: Setting[bool] = setting(True, old="CELERY_ENABLE_UTC", doc="Use UTC internally.")
-    # -- beat --------------------------------------------------------------------
-    beat_schedule: Setting[dict[str, Any]] = setting(
-        {},
-        dict,
-        old="CELERYBEAT_SCHEDULE",
-        doc="Periodic tasks: name -> {'task', 'schedule', 'args', 'kwargs', 'options'}.",
-    )
-    beat_scheduler: Setting[str | type] = setting(
-        "celery.beat:PersistentScheduler",
-        str,
-        type,
-        old="CELERYBEAT_SCHEDULER",
-        doc="Scheduler class or path (Celery's default means celeriac's PersistentScheduler).",
-    )
-    beat_schedule_filename: Setting[str] = setting(
-        "celerybeat-schedule",
-        old="CELERYBEAT_SCHEDULE_FILENAME",
-        doc="The file where beat keeps its schedule state (SQLite).",
-    )
-    beat_max_loop_interval: Setting[float] = setting(
-        0,
-        int,
-        float,
-        old="CELERYBEAT_MAX_LOOP_INTERVAL",
-        doc="Longest wait between beat's checks in seconds (0: the scheduler's default).",
-    )
 
     def __init__(self, values: Mapping[str, Any] | None = None) -> None:
         self._values: dict[str, Any] = {}
@@ -492,7 +69,7 @@ class Settings(MutableMapping[str, Any]):
             if key not in self._values:
                 _warn_unknown(key)
         elif not isinstance(value, spec.types):
-            expected = " or ".join(t.__name__ for t in spec.types if t is not _NONE)
+            expected = " or ".join(t.__name__ for t in spec.types if t is not NONE)
             raise ImproperlyConfigured(
                 f"setting {name} must be {expected}, not {type(value).__name__}: {value!r}"
             )
@@ -593,8 +170,11 @@ def _warn_unknown(key: str) -> None:
     logger.warning("Unknown setting %r%s", key, hint)
 
 
-SETTINGS: tuple[_Spec, ...] = tuple(
-    value.spec for value in vars(Settings).values() if isinstance(value, Setting)
+SETTINGS: tuple[Spec, ...] = tuple(
+    value.spec
+    for section in (BrokerTaskSettings, WorkerSettings)
+    for value in vars(section).values()
+    if isinstance(value, Setting)
 )
 _SPECS = {spec.name: spec for spec in SETTINGS}
 _OLD_NAMES = {spec.old: spec.name for spec in SETTINGS if spec.old}
