@@ -11,15 +11,16 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from celeriac import _state, signals
+from celeriac.app import engines
 from celeriac.app.builtins import register_builtins
-from celeriac.app.config import Settings, environment_variable
+from celeriac.app.config import Settings, module_named_by
 from celeriac.app.discovery import PackageSource, discover_tasks
 from celeriac.app.periodic import add_periodic_task
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import Queue, Router
-from celeriac.app.sending import publish_task, republish_for_retry
-from celeriac.app.task import Context, Task
-from celeriac.app.task_decorators import BoundTaskDecorator, TaskDecorator
+from celeriac.app.sending import publish_task
+from celeriac.app.task import Task
+from celeriac.app.task_decorators import BoundTaskDecorator, TaskDecorator, make_task
 from celeriac.backends.base import ResultBackend
 from celeriac.brokers.base import Broker
 from celeriac.exceptions import ImproperlyConfigured
@@ -73,7 +74,7 @@ class Celery:
         if config_source is not None:
             self.conf.config_from_object(config_source)
         self.conf.update(settings)
-        self.task_cls: type[Task[Any, Any]] = _resolve_task_cls(task_cls)
+        self.task_cls: type[Task[Any, Any]] = engines.resolve_task_cls(task_cls)
         self.on_after_configure = Signal("app.on_after_configure", {"source"})
         self.on_after_finalize = Signal("app.on_after_finalize")
         self._finalized = False
@@ -116,14 +117,9 @@ class Celery:
 
     def config_from_envvar(self, variable_name: str, silent: bool = False, **_: Any) -> bool:
         """Load settings from the module named by environment variable ``variable_name``."""
-        module_name = environment_variable(variable_name)
-        if not module_name:
-            if silent:
-                return False
-            raise ImproperlyConfigured(
-                f"the environment variable {variable_name!r} is not set; it should name a "
-                "configuration module"
-            )
+        module_name = module_named_by(variable_name, silent=silent)
+        if module_name is None:
+            return False
         self.config_from_object(module_name)
         return True
 
@@ -177,9 +173,10 @@ class Celery:
         definitions = _state.shared_task_definitions()
         if self._shared_applied < len(definitions):
             with self._lock:
-                for define in definitions[self._shared_applied :]:
+                pending = definitions[self._shared_applied :]
+                self._shared_applied += len(pending)  # before: a definition reads .tasks
+                for define in pending:
                     define(self)
-                self._shared_applied = len(definitions)
         return self._tasks
 
     @overload
@@ -199,25 +196,8 @@ class Celery:
         if len(args) > 1 or (args and not callable(args[0])):
             raise TypeError("use @app.task or @app.task(option=value, ...)")
         if args:
-            return self._make_task(args[0], options)
-        return lambda function: self._make_task(function, options)
-
-    def _make_task(self, fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
-        options = dict(options)
-        shared = options.pop("shared", True)
-        base = options.pop("base", None) or self.task_cls
-        task: Task[Any, Any] = base(fn, app=self, **options)
-        self.tasks.register(task)
-        if shared:
-            # As in Celery, other apps of this process learn the task too (this is how
-            # ``python -m proj.celery worker`` finds tasks registered on ``proj.celery``).
-            options["name"] = task.name
-            _state.shared_task_definitions().append(lambda app: app._adopt(fn, base, options))
-        return task
-
-    def _adopt(self, fn: Callable[..., Any], base: type[Task[Any, Any]], options: Any) -> None:
-        if options["name"] not in self._tasks:
-            self._tasks.register(base(fn, app=self, **options))
+            return make_task(self, args[0], options)
+        return lambda function: make_task(self, function, options)
 
     def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> Task[Any, Any]:
         """Register a class-based task (an instance or a class to instantiate)."""
@@ -265,18 +245,9 @@ class Celery:
     def broker(self) -> Broker:
         """The broker, connected on first use."""
         if self._broker is None:
-            from celeriac.brokers.registry import broker_from_url
-
             with self._lock:
                 if self._broker is None:
-                    broker = broker_from_url(
-                        self.broker_url, transport_options=self.conf.broker_transport_options
-                    )
-                    broker.use_topology(
-                        self.router.queues, max_priority=self.conf.task_queue_max_priority
-                    )
-                    broker.open()
-                    self._broker = broker
+                    self._broker = engines.open_broker(self.conf, self.broker_url, self.router)
         return self._broker
 
     @property
@@ -285,41 +256,14 @@ class Celery:
         if self._backend is None:
             with self._lock:
                 if self._backend is None:
-                    self._backend = self._make_backend()
+                    self._backend = engines.make_backend(self.conf, self.broker_url)
         return self._backend
-
-    def _make_backend(self) -> ResultBackend:
-        conf = self.conf
-        options: dict[str, Any] = {
-            "serializer": conf.result_serializer,
-            "accept": conf.result_accept_content or conf.accept_content,
-            "expires": _seconds(conf.result_expires),
-            "extended": conf.result_extended,
-        }
-        url = conf.result_backend
-        if not url:
-            from celeriac.backends.disabled import DisabledBackend
-
-            return DisabledBackend("disabled://", **options)
-        from celeriac.backends.registry import backend_from_url
-
-        transport_options = conf.result_backend_transport_options
-        backend = backend_from_url(url, transport_options=transport_options, **options)
-        backend.use_broker(self.broker_url, self.conf.broker_transport_options)
-        backend.open()
-        return backend
 
     @property
     def router(self) -> Router:
         """Resolves where tasks are sent (``task_routes``, ``task_queues``)."""
         if self._router is None:
-            self._router = Router(
-                self.conf.task_routes,
-                {q.name: q for q in self.conf.task_queues or ()},
-                self.conf.task_default_queue,
-                self.conf.task_create_missing_queues,
-                task_lookup=self.tasks.get,
-            )
+            self._router = engines.make_router(self.conf, self.tasks.get)
         return self._router
 
     @property
@@ -351,15 +295,7 @@ class Celery:
 
     def default_queue(self) -> Queue:
         """The queue workers consume when ``-Q`` is not given."""
-        conf = self.conf
-        name = conf.task_default_queue
-        queue = self.router.queue(name)
-        if conf.task_default_exchange or conf.task_default_routing_key:
-            from celeriac.app.routing import Exchange
-
-            exchange = Exchange(conf.task_default_exchange or name, conf.task_default_exchange_type)
-            queue = Queue(name, exchange, conf.task_default_routing_key or name)
-        return queue
+        return engines.default_queue(self.conf, self.router)
 
     def close(self) -> None:
         """Close the broker and backend connections."""
@@ -394,22 +330,6 @@ class Celery:
         options.pop("connection", None)
         task_id = publish_task(self, name, args, kwargs, **options)
         return self.AsyncResult(task_id, task_name=name)
-
-    def send_retry(
-        self,
-        task: Task[Any, Any],
-        request: Context,
-        *,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        eta: dt.datetime | None,
-        countdown: float | None,
-        **options: Any,
-    ) -> None:
-        """Publish the retry of a running task (used by ``Task.retry``)."""
-        republish_for_retry(
-            self, task, request, args=args, kwargs=kwargs, eta=eta, countdown=countdown, **options
-        )
 
     def GroupResult(
         self, group_id: str, results: list[AsyncResult[Any]] | None = None
@@ -476,21 +396,3 @@ class Celery:
         if not argv or argv[0] != "worker":
             raise ValueError("worker_main() argv must start with 'worker'")
         self.start(argv)
-
-
-def _seconds(value: Any) -> float | None:
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return float(value) if value else None
-
-
-def _resolve_task_cls(task_cls: type[Task[Any, Any]] | str | None) -> type[Task[Any, Any]]:
-    if task_cls is None:
-        return Task
-    if isinstance(task_cls, str):
-        module_name, _, attr = task_cls.partition(":")
-        resolved = getattr(importlib.import_module(module_name), attr)
-        if not (isinstance(resolved, type) and issubclass(resolved, Task)):
-            raise ImproperlyConfigured(f"{task_cls} is not a Task class")
-        return resolved
-    return task_cls

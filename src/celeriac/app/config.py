@@ -183,3 +183,19 @@ _OLD_NAMES = {spec.old: spec.name for spec in SETTINGS if spec.old}
 def environment_variable(name: str) -> str | None:
     """The value of environment variable ``name`` (settings code reads env here only)."""
     return os.environ.get(name)
+
+
+def module_named_by(variable_name: str, *, silent: bool) -> str | None:
+    """The configuration module environment variable ``variable_name`` names.
+
+    None when it is unset and ``silent``; :class:`ImproperlyConfigured` when unset otherwise.
+    """
+    module_name = environment_variable(variable_name)
+    if module_name:
+        return module_name
+    if silent:
+        return None
+    raise ImproperlyConfigured(
+        f"the environment variable {variable_name!r} is not set; it should name a "
+        "configuration module"
+    )

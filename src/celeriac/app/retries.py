@@ -75,7 +75,10 @@ def retry_task(
     retry = Retry(exc=exc, when=when)
     if request.is_eager:
         raise retry
-    task.app.send_retry(
+    from celeriac.app.sending import republish_for_retry
+
+    republish_for_retry(
+        task.app,
         task,
         request,
         args=request.args if args is None else list(args),

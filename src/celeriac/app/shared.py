@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from celeriac import _state
 from celeriac.app.task import Task
-from celeriac.app.task_decorators import TaskDecorator
+from celeriac.app.task_decorators import TaskDecorator, adopt_task
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -27,7 +27,7 @@ def _share(fn: Callable[..., Any], options: dict[str, Any]) -> Task[Any, Any]:
     shared: Task[Any, Any] = base(fn, app=None, **options)
 
     def define(app: Celery) -> None:
-        app._adopt(fn, base, {**options, "name": shared.name})
+        adopt_task(app, fn, base, {**options, "name": shared.name})
 
     _state.shared_task_definitions().append(define)
     return shared
