@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from celeriac.app.config import SETTINGS
+from celeriac.app.config import SETTINGS, celery_settings_without_effect
 from celeriac.cli.main import main as celeriac_command
 
 #: Setting name prefix -> section title; names without a known prefix are "General".
@@ -115,7 +115,13 @@ def _walk(
                 yield from _walk(sub, sub_name, context)
 
 
+def without_effect_reference() -> str:
+    """Celery's settings that celeriac accepts but does not implement, as one list."""
+    return ", ".join(f"`{name}`" for name in celery_settings_without_effect()) + "\n"
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
     "settings": settings_reference,
+    "settings-without-effect": without_effect_reference,
     "cli": cli_reference,
 }

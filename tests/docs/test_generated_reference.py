@@ -8,7 +8,7 @@ from types import ModuleType
 
 import click
 
-from celeriac.app.config import SETTINGS
+from celeriac.app.config import SETTINGS, celery_settings_without_effect
 from celeriac.cli.main import main
 
 HOOKS = Path(__file__).parents[2] / "docs" / "_gen" / "hooks.py"
@@ -28,6 +28,12 @@ def test_configuration_reference_lists_every_setting() -> None:
         assert f"### `{spec.name}`\n\n{spec.doc}\n" in page
         if spec.old:
             assert f"old name: `{spec.old}`" in page
+
+
+def test_configuration_reference_names_celery_settings_without_effect() -> None:
+    page = _hooks().without_effect_reference()
+    for name in celery_settings_without_effect():
+        assert f"`{name}`" in page
 
 
 def test_cli_reference_shows_the_help_of_every_command() -> None:

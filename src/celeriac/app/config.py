@@ -19,11 +19,12 @@ from collections.abc import Iterator, Mapping, MutableMapping
 from typing import Any
 
 from celeriac.app._broker_task_settings import BrokerTaskSettings
+from celeriac.app._celery_settings import CELERY_SETTING_NAMES
 from celeriac.app._setting import NONE, Setting, Spec, setting
 from celeriac.app._worker_settings import WorkerSettings
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["SETTINGS", "Setting", "Settings", "setting"]
+__all__ = ["SETTINGS", "Setting", "Settings", "celery_settings_without_effect", "setting"]
 
 logger = logging.getLogger(__name__)
 
@@ -165,6 +166,9 @@ def _is_helper(key: str, value: Any) -> bool:
 
 
 def _warn_unknown(key: str) -> None:
+    if key in CELERY_SETTING_NAMES:
+        logger.warning("Setting %r is Celery's; celeriac does not implement it: no effect", key)
+        return
     close = difflib.get_close_matches(key, list(_SPECS), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     logger.warning("Unknown setting %r%s", key, hint)
@@ -199,3 +203,8 @@ def module_named_by(variable_name: str, *, silent: bool) -> str | None:
         f"the environment variable {variable_name!r} is not set; it should name a "
         "configuration module"
     )
+
+
+def celery_settings_without_effect() -> list[str]:
+    """Celery's settings celeriac does not implement (setting one only logs a warning)."""
+    return sorted(CELERY_SETTING_NAMES - _SPECS.keys())

@@ -16,8 +16,10 @@ import pytest
 from celery.app.defaults import (  # type: ignore[import-untyped]
     _TO_OLD_KEY as CELERY_OLD_NAMES,
 )
+from celery.app.defaults import NAMESPACES, flatten
 
-from celeriac.app.config import SETTINGS, Settings
+from celeriac.app._celery_settings import CELERY_SETTING_NAMES
+from celeriac.app.config import SETTINGS, Settings, celery_settings_without_effect
 from celeriac.exceptions import ImproperlyConfigured
 
 ENV_VARS = (
@@ -347,6 +349,28 @@ def test_config_module_imports_and_helpers_are_not_settings(
     assert conf.result_expires == dt.timedelta(hours=1)
     assert set(conf.changes()) == {"broker_url", "result_expires", "task_routes", "my_project_flag"}
     assert [r.getMessage() for r in caplog.records] == ["Unknown setting 'my_project_flag'"]
+
+
+def test_celery_setting_names_follow_celery() -> None:
+    assert {name for name, _ in flatten(NAMESPACES)} == CELERY_SETTING_NAMES
+
+
+def test_a_celery_setting_celeriac_lacks_is_named_as_such(
+    conf: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = celery_settings_without_effect()[0]
+    with caplog.at_level(logging.WARNING, logger="celeriac.app.config"):
+        conf[name] = conf.get(name)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"Setting {name!r} is Celery's; celeriac does not implement it: no effect"
+    ]
+    assert conf[name] is None  # kept, like any other key
+
+
+def test_settings_without_effect_are_celerys_minus_the_declared() -> None:
+    without = set(celery_settings_without_effect())
+    assert without <= CELERY_SETTING_NAMES
+    assert not without & {spec.name for spec in SETTINGS}
 
 
 def test_task_routes_may_be_a_single_router_function(conf: Settings) -> None:
