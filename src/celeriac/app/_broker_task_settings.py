@@ -198,6 +198,11 @@ class BrokerTaskSettings:
         old="CELERY_IGNORE_RESULT",
         doc="Store no results by default.",
     )
+    task_send_sent_event: Setting[bool] = setting(
+        False,
+        old="CELERY_SEND_TASK_SENT_EVENT",
+        doc="Send a task-sent event for each message published (for monitors).",
+    )
     task_acks_late: Setting[bool] = setting(
         False,
         old="CELERY_ACKS_LATE",

@@ -152,6 +152,16 @@ def publish_task(
             retry_policy=None,
         )
     app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
+    if conf.task_send_sent_event:
+        from celeriac.events.sent import send_task_sent
+
+        send_task_sent(
+            app.broker,
+            message.headers,
+            queue=route.queue,
+            exchange=route.exchange,
+            routing_key=route.routing_key,
+        )
     if signals.after_task_publish.receivers:
         signals.after_task_publish.send(
             sender=name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -144,3 +145,23 @@ def test_dumper_lines_have_celerys_shape() -> None:
     )
     assert lines[2] == "w1@box [1970-01-01 00:00:02+00:00] started: freq=2.0"
     assert humanize_type("worker-heartbeat") == "heartbeat"
+
+
+def test_clients_send_task_sent_with_celerys_fields_when_asked(app: Celery) -> None:
+    @app.task(name="sent.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    receiver = EventReceiver(app)
+    list(receiver.events(timeout=0))
+    add.delay(1, 2)  # task_send_sent_event is off by default: nothing is sent
+    app.conf.task_send_sent_event = True
+    result = add.apply_async((2, 3), countdown=60, expires=120, queue="other")
+    [event] = list(receiver.events(timeout=5))
+    assert event["type"] == "task-sent"
+    assert event["uuid"] == result.id and event["name"] == "sent.add"
+    assert (event["args"], event["kwargs"], event["retries"]) == ("(2, 3)", "{}", 0)
+    assert event["eta"] is not None and event["expires"] is not None
+    assert (event["queue"], event["routing_key"]) == ("other", "other")
+    assert event["root_id"] == result.id and event["parent_id"] is None
+    assert event["hostname"].startswith(f"gen{os.getpid()}@")
