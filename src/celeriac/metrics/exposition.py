@@ -68,12 +68,14 @@ class _Metric:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self._labelset = frozenset(self.labelnames)
         self._lock = threading.Lock()
 
     def _key(self, labels: dict[str, Any]) -> Labels:
-        if set(labels) != set(self.labelnames):
+        # On every task a worker counts: no sets built, no generator.
+        if labels.keys() != self._labelset:
             raise ValueError(f"{self.name} takes labels {self.labelnames}, not {tuple(labels)}")
-        return tuple(str(labels[name]) for name in self.labelnames)
+        return tuple([str(labels[name]) for name in self.labelnames])
 
     def samples(self) -> list[tuple[str, str, float]]:
         """(suffixed name, label text, value) for every sample."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -18,6 +19,8 @@ class _MetricsHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], registry: Registry) -> None:
+        if ":" in address[0]:  # an IPv6 address ("::1", "::")
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
         self.registry = registry
 
@@ -62,19 +65,36 @@ class MetricsServer:
         """The bound port (once started)."""
         return self._server.server_address[1] if self._server is not None else self._port
 
+    def open(self) -> None:
+        """Bind the port (once), without serving yet.
+
+        Raises:
+            OSError: the port is taken, or the address is not one of this host's.
+        """
+        if self._server is None:
+            self._server = _MetricsHTTPServer((self.address, self._port), self.registry)
+
     def start(self) -> None:
-        """Bind and serve in a daemon thread."""
-        self._server = _MetricsHTTPServer((self.address, self._port), self.registry)
+        """Bind (unless :meth:`open` did) and serve in a daemon thread."""
+        self.open()
+        assert self._server is not None
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="celeriac-metrics", daemon=True
         )
         self._thread.start()
-        logger.info("Metrics on http://%s:%s/metrics", self.address or "0.0.0.0", self.port)
+        logger.info("Metrics on %s", self.url)
+
+    @property
+    def url(self) -> str:
+        """Where the metrics are served (the port is the bound one once opened)."""
+        host = self.address or "0.0.0.0"
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.port}/metrics"
 
     def stop(self) -> None:
         """Stop serving and release the port."""
         if self._server is not None:
-            self._server.shutdown()
+            if self._thread is not None:  # shutdown() waits for a loop that never ran
+                self._server.shutdown()
             self._server.server_close()
             self._server = None
         if self._thread is not None:

@@ -167,3 +167,37 @@ def test_metrics_server_serves_metrics_only() -> None:
         info.value.close()
     finally:
         server.stop()
+
+
+def test_metrics_server_binds_on_open_and_serves_on_start() -> None:
+    server = MetricsServer(TaskMetrics().registry, port=0, address="127.0.0.1")
+    server.open()
+    try:
+        assert server.port != 0
+        assert server.url == f"http://127.0.0.1:{server.port}/metrics"
+        taken = MetricsServer(Registry(), port=server.port, address="127.0.0.1")
+        with pytest.raises(OSError):
+            taken.open()
+        server.start()
+        with urllib.request.urlopen(server.url, timeout=5) as response:
+            assert "celeriac_workers_online" in response.read().decode()
+    finally:
+        server.stop()
+
+
+def test_metrics_server_on_an_ipv6_address() -> None:
+    server = MetricsServer(Registry(), port=0, address="::1")
+    server.start()
+    try:
+        assert server.url == f"http://[::1]:{server.port}/metrics"
+        with urllib.request.urlopen(server.url, timeout=5) as response:
+            assert response.status == 200
+    finally:
+        server.stop()
+
+
+def test_metrics_server_stops_without_having_served() -> None:
+    server = MetricsServer(Registry(), port=0, address="127.0.0.1")
+    server.open()
+    server.stop()
+    server.stop()
