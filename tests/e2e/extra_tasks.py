@@ -88,3 +88,8 @@ def tracked(self, seconds):
 
     time.sleep(seconds)
     return os.getpid()
+
+
+@app.task
+def fail_with(text):
+    raise ValueError(text)

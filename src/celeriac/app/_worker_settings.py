@@ -66,6 +66,16 @@ class WorkerSettings:
         NONE,
         doc="Remote-control commands this worker obeys (all when unset); celeriac only.",
     )
+    worker_metrics_port: Setting[int | None] = setting(
+        None,
+        int,
+        NONE,
+        doc="Serve Prometheus metrics on this port (as --metrics-port); celeriac only.",
+    )
+    worker_metrics_address: Setting[str] = setting(
+        "127.0.0.1",
+        doc="Interface worker_metrics_port listens on (as --metrics-address); celeriac only.",
+    )
     worker_state_db: Setting[str | None] = setting(
         None,
         str,

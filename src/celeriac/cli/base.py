@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging.config
 import os
+from collections.abc import Callable
 from typing import Any
 
 import click
 
+from celeriac._internal.daemon import node_format
 from celeriac.app.base import Celery
 from celeriac.exceptions import ImproperlyConfigured
 
@@ -17,6 +20,7 @@ __all__ = [
     "CLIContext",
     "GroupedCommand",
     "GroupedOption",
+    "child_log_file",
     "comma_list",
     "setup_logging",
 ]
@@ -156,3 +160,24 @@ def setup_logging(loglevel: str, logfile: str | None = None) -> None:
         format=LOG_FORMAT,
         colorize=False,
     )
+
+
+def child_log_file(template: str | None, nodename: str) -> Callable[[int], None] | None:
+    """With ``%i``/``%I`` in the log file name, each pool process logs to its own file."""
+    if not template or ("%i" not in template and "%I" not in template):
+        return None
+    return functools.partial(_log_to_own_file, template, nodename)
+
+
+def _log_to_own_file(template: str, nodename: str, index: int) -> None:
+    """In pool process ``index``: move the root logger's file handlers to its own file."""
+    root = logging.getLogger()
+    path = node_format(template, nodename, index=index)
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            own = logging.FileHandler(path)
+            own.setFormatter(handler.formatter)
+            own.setLevel(handler.level)
+            root.removeHandler(handler)
+            handler.close()
+            root.addHandler(own)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from celeriac.cli.base import (
     CLIContext,
     GroupedCommand,
     GroupedOption,
+    child_log_file,
     comma_list,
     setup_logging,
 )
@@ -260,6 +259,19 @@ FEATURES, BEAT, DAEMON = "Features", "Embedded Beat Options", "Daemonization Opt
     help="Grow the pool up to MAX under load, shrink it down to MIN when idle.",
 )
 @_option(
+    FEATURES,
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    metavar="PORT",
+    help="Serve Prometheus metrics at http://ADDRESS:PORT/metrics (0: a free port).",
+)
+@_option(
+    FEATURES,
+    "--metrics-address",
+    metavar="ADDRESS",
+    help="Interface --metrics-port listens on (127.0.0.1; 0.0.0.0 for every one).",
+)
+@_option(
     BEAT,
     "-B",
     "--beat",
@@ -370,30 +382,13 @@ def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> Non
             statedb=options["statedb"],
             mingle=not options["without_mingle"],
             gossip=not options["without_gossip"],
-            process_init=_child_log_file(logfile, nodename),
+            process_init=child_log_file(logfile, nodename),
+            metrics_port=options["metrics_port"],
+            metrics_address=options["metrics_address"],
         )
+        if node.metrics is not None:  # before anything starts: a taken port stops it here
+            node.metrics.open()
         node.load_tasks()
         obj.echo(node.banner())
         report.ok()
         asyncio.run(node.run())
-
-
-def _child_log_file(template: str | None, nodename: str) -> Callable[[int], None] | None:
-    """With ``%i``/``%I`` in the log file name, each pool process logs to its own file."""
-    if not template or ("%i" not in template and "%I" not in template):
-        return None
-    return functools.partial(_log_to_own_file, template, nodename)
-
-
-def _log_to_own_file(template: str, nodename: str, index: int) -> None:
-    """In pool process ``index``: move the root logger's file handlers to its own file."""
-    root = logging.getLogger()
-    path = node_format(template, nodename, index=index)
-    for handler in list(root.handlers):
-        if isinstance(handler, logging.FileHandler):
-            own = logging.FileHandler(path)
-            own.setFormatter(handler.formatter)
-            own.setLevel(handler.level)
-            root.removeHandler(handler)
-            handler.close()
-            root.addHandler(own)

@@ -122,8 +122,8 @@ class Consumer:
         return [*self._due, *self.rate_limits, *self.reserved]
 
     def held(self) -> int:
-        """How many messages this consumer holds (running or waiting)."""
-        return len(self.waiting()) + len(self.active)
+        """How many messages are held here, running or waiting (any thread may ask)."""
+        return len(self._due) + len(self.rate_limits) + len(self.reserved) + len(self.active)
 
     async def run(self) -> None:
         """Consume until :meth:`stop` is called."""

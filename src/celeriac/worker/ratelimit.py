@@ -159,4 +159,5 @@ class RateLimits(Generic[Job]):
         return (job for held in self._held.values() for job in held)
 
     def __len__(self) -> int:
-        return sum(len(held) for held in self._held.values())
+        # A copy first: the metrics server counts from its own thread.
+        return sum(map(len, list(self._held.values())))

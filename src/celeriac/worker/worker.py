@@ -22,17 +22,18 @@ from celeriac._internal.daemon import node_format
 from celeriac._internal.naming import default_nodename, mask_url
 from celeriac.app.config import environment_variable
 from celeriac.app.routing import Queue
-from celeriac.exceptions import OperationalError
 from celeriac.pools.base import Pool, PoolOptions
 from celeriac.pools.registry import pool_class
 from celeriac.serialization import resolve_accept
 from celeriac.worker.autoscale import Autoscaler
 from celeriac.worker.banner import banner
+from celeriac.worker.connect import connect_broker
 from celeriac.worker.consumer import Consumer
 from celeriac.worker.execute import describe_job, run_task
 from celeriac.worker.execute_async import run_task_async
 from celeriac.worker.gossip import Gossip
 from celeriac.worker.hooks import EventsHook, Hook, SignalsHook, StatsHook
+from celeriac.worker.metrics import WorkerMetrics
 from celeriac.worker.node import NodeServices, init_pool_process
 from celeriac.worker.revokes import Revocations
 from celeriac.worker.state_db import StateDB
@@ -40,7 +41,6 @@ from celeriac.worker.state_db import StateDB
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.beat.embedded import EmbeddedBeat
-    from celeriac.brokers.base import Broker
 
 __all__ = ["Worker"]
 
@@ -82,6 +82,8 @@ class Worker:
         gossip: Follow the other workers' events (the command line turns it on unless
             ``--without-gossip``).
         process_init: Called in each new pool child process with its index.
+        metrics_port: Serve Prometheus metrics on this port (``--metrics-port``,
+            ``worker_metrics_port``), on ``metrics_address`` (``worker_metrics_address``).
     """
 
     def __init__(
@@ -112,6 +114,8 @@ class Worker:
         mingle: bool = False,
         gossip: bool = False,
         process_init: Callable[[int], None] | None = None,
+        metrics_port: int | None = None,
+        metrics_address: str | None = None,
     ) -> None:
         self.app = app
         self.hostname = default_nodename(hostname)
@@ -171,6 +175,7 @@ class Worker:
             self.beat = EmbeddedBeat(app, schedule_filename, scheduler)
         self._stop_requested = 0
         self._stopped = asyncio.Event()
+        self.metrics = WorkerMetrics.configure(self, metrics_port, metrics_address)
 
     def _select_queues(self, names: Sequence[str], exclude: Sequence[str]) -> list[Queue]:
         router = self.app.router
@@ -216,10 +221,21 @@ class Worker:
             events=self.services.task_events,
         )
 
+    def _hooks(self) -> list[Hook]:
+        """What the consumer calls around each task, in this order."""
+        hooks: list[Hook] = [self.stats, SignalsHook()]
+        if self.metrics is not None:
+            hooks.append(self.metrics.hook)
+        if self.services.events is not None:
+            hooks.append(EventsHook(self.services.events))
+        return hooks
+
     async def run(self, on_started: Callable[[], None] | None = None) -> None:
         """Run until stopped; ``on_started`` is called once the worker is ready."""
         app = self.app
-        broker = await self._connect()
+        if self.metrics is not None:  # first: a taken port stops the worker at once
+            self.metrics.start()
+        broker = await connect_broker(app, self.retry_interval)
         if not app.conf.broker_url:
             logger.info(
                 "No broker configured: using the embedded SQLite broker %s in %s",
@@ -245,9 +261,7 @@ class Worker:
         if self.with_gossip and self.services.events is not None:
             self.gossip = Gossip(self, app.broker.event_channel())
             self.services.watch(self.gossip.run())
-        hooks: list[Hook] = [self.stats, SignalsHook()]
-        if self.services.events is not None:
-            hooks.append(EventsHook(self.services.events))
+        hooks = self._hooks()
         self.consumer = Consumer(
             app,
             pool,
@@ -281,34 +295,6 @@ class Worker:
             await self.consumer.run()
         finally:
             await self._shutdown()
-
-    async def _connect(self) -> Broker:
-        """Connect, retrying transient failures with backoff as the settings allow."""
-        conf = self.app.conf
-        retry = conf.broker_connection_retry_on_startup
-        if retry is None:
-            retry = conf.broker_connection_retry
-        limit = conf.broker_connection_max_retries
-        attempt = 0
-        while True:
-            try:
-                broker = self.app.broker
-                await broker.aopen()
-                return broker
-            except OperationalError as exc:
-                attempt += 1
-                if not retry or (limit is not None and attempt > limit):
-                    raise
-                delay = min(self.retry_interval * attempt, 30.0)
-                logger.error(
-                    "consumer: Cannot connect to %s: %s. Trying again in %.2f seconds... (%d/%s)",
-                    mask_url(self.app.broker_url),
-                    exc,
-                    delay,
-                    attempt,
-                    limit or "inf",
-                )
-                await asyncio.sleep(delay)
 
     # -- what remote control reads and changes ------------------------------------
 
@@ -387,6 +373,8 @@ class Worker:
         if pool is not None:
             pool.stop(wait=not self.is_cold)
         await self.services.stop()
+        if self.metrics is not None:
+            self.metrics.stop()
         if self.state_db is not None:
             self.state_db.save_clock(self.clock)
             self.state_db.close()

@@ -71,6 +71,8 @@ NOT_COMPARED = {
     "task_max_retries",
     "security_hmac_key",
     "worker_control_allowlist",
+    "worker_metrics_port",
+    "worker_metrics_address",
 }
 
 

@@ -209,7 +209,7 @@ class FlakyBroker(Broker):
 def test_connection_is_retried_at_start_up(
     app: Celery, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from celeriac.worker.worker import Worker
+    from celeriac.worker.connect import connect_broker
 
     inner = MemoryBroker.from_url(app.broker_url, transport_options={})
     flaky = FlakyBroker(inner, failures=2)
@@ -222,7 +222,7 @@ def test_connection_is_retried_at_start_up(
     monkeypatch.setattr(Celery, "broker", property(use_flaky))
 
     async def connect() -> Broker:
-        return await Worker(app, retry_interval=0.001)._connect()
+        return await connect_broker(app, retry_interval=0.001)
 
     import asyncio
 
@@ -231,7 +231,7 @@ def test_connection_is_retried_at_start_up(
 
 
 def test_connection_retry_can_be_turned_off(app: Celery) -> None:
-    from celeriac.worker.worker import Worker
+    from celeriac.worker.connect import connect_broker
 
     app.conf.broker_connection_retry_on_startup = False
     app.conf.broker_url = "sqlite:////nonexistent-dir/x.sqlite3"
@@ -240,4 +240,4 @@ def test_connection_retry_can_be_turned_off(app: Celery) -> None:
     from celeriac.exceptions import BrokerError
 
     with pytest.raises(BrokerError, match="nonexistent-dir"):
-        asyncio.run(Worker(app)._connect())
+        asyncio.run(connect_broker(app, retry_interval=2.0))
