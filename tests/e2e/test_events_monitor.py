@@ -1,9 +1,10 @@
 """``celeriac events``: the terminal monitor, driven in a real pseudo-terminal.
 
 ``python -m celeriac events`` runs on a pty (TERM=xterm-256color); the tests publish events
-into its SQLite broker file and read what it draws. curses sends only the cells that
-changed (``Revoked`` after ``Revoke`` arrives as ``d``), so the output goes through a small
-screen model (``Screen``) applying ncurses' cursor moves and erases; tests read its lines.
+into its SQLite broker file (or run a real worker with ``-E``) and read what it draws.
+curses sends only the cells that changed (``Revoked`` after ``Revoke`` arrives as ``d``),
+so the output goes through a small screen model (``Screen``) applying ncurses' cursor
+moves and erases; tests read its lines.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -406,3 +409,34 @@ def test_monitor_leaves_when_its_terminal_is_gone(start: Callable[..., Monitor])
     monitor = start()
     monitor.hang_up()  # reads fail at once from now on; spinning on them would burn a core
     monitor.process.wait(timeout=15)
+
+
+def test_a_real_workers_running_task_is_terminated_from_the_keyboard(
+    extra: ModuleType, start_worker: Any, tmp_path: Path
+) -> None:
+    worker = start_worker("-c", "1", "-E", "-I", "proj.extra", "--heartbeat-interval", "0.2")
+    hostname = worker.output.split()[0]
+    monitor = Monitor(str(extra.app.broker_url))  # the project's broker, in the cwd
+    try:
+        monitor.wait_for(hostname)  # a heartbeat arrived: the monitor is listening
+        marker = tmp_path / "started"
+        result = extra.sleeper.delay(300, str(marker))
+
+        def state() -> str:
+            return (monitor.line_with(result.id).lstrip(" >").split() or [""])[0]  # > selected
+
+        assert wait_until(lambda: state() == "STARTED", timeout=15), monitor.text()
+        row = monitor.line_with(result.id)
+        assert row.split()[:2] == ["STARTED", "proj.extra.sleeper"] and hostname in row
+        assert wait_until(marker.exists)  # the task's body runs in a pool child
+        monitor.press(b"j")
+        monitor.wait_for(f"Selected: {result.id} proj.extra.sleeper STARTED")
+        monitor.press(b"t")
+        monitor.wait_for(f"Terminate (revoke and stop) {result.id}? [y/N]")
+        monitor.press(b"y")
+        monitor.wait_for(f"Terminated {result.id} ({hostname}: ok)")
+        assert wait_until(lambda: state() == "REVOKED", timeout=15), monitor.text()
+        assert wait_until(lambda: result.state == "REVOKED", timeout=15)
+        quit_monitor(monitor)
+    finally:
+        monitor.close()

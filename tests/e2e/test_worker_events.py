@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -51,13 +50,14 @@ def _stop(process: subprocess.Popen[str]) -> None:
 def test_dump_shows_a_chain_of_two_tasks_in_order(
     proj: ModuleType, start_worker: Any, project_dir: Path
 ) -> None:
-    start_worker("-P", "threads", "-n", "ev@%h")
+    start_worker("-P", "threads", "-n", "ev@%h", "--heartbeat-interval", "0.2")
     done = run_celeriac(project_dir, "-A", "proj", "control", "enable_events")
     assert "task events enabled" in done.stdout
     process, lines, started = _dump(project_dir)
     try:
         assert started.wait(10)
-        time.sleep(0.5)  # the dumper starts listening right after printing its first line
+        # The dumper listens once it shows one of the worker's heartbeats.
+        assert wait_until(lambda: any("] heartbeat" in line for line in lines), timeout=10)
         result = chain(proj.add.s(2, 2), proj.mul.s(10))()
         assert result.get(timeout=10) == 40
 

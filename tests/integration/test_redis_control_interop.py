@@ -108,3 +108,54 @@ def test_celeriac_dumps_a_celery_workers_events(make_redis_env: Any) -> None:
 
     assert result.get(timeout=15) == 3
     assert wait_until(saw_success, timeout=15) or "task-succeeded" in seen, seen
+
+
+def test_celeriac_events_dump_shows_a_celery_workers_events(make_redis_env: Any) -> None:
+    import os
+    import threading
+
+    env = make_redis_env()
+    env.celery_worker()
+    cel = env.module("rcel_tasks")
+    dump = subprocess.Popen(
+        [sys.executable, "-m", "celeriac", "-A", "rcel_tasks", "events", "--dump"],
+        cwd=env.directory,
+        env={**os.environ, **env.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert dump.stdout is not None
+        lines.extend(line.rstrip("\n") for line in dump.stdout)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        # Celery's worker sends heartbeats without -E: one shown means the dump listens.
+        assert wait_until(lambda: any("] heartbeat" in line for line in lines), timeout=15), lines
+        replies = cel.app.control.broadcast("enable_events", reply=True, timeout=2)
+        assert replies and "enabled" in str(replies), replies
+        result = cel.add.delay(20, 22)
+        assert result.get(timeout=15) == 42
+
+        def mine() -> list[str]:
+            return [line for line in list(lines) if f"({result.id})" in line]
+
+        assert wait_until(lambda: any("task succeeded" in x for x in mine()), timeout=15), lines
+    finally:
+        dump.terminate()
+        dump.wait(timeout=10)
+        reader.join(timeout=10)
+        assert dump.stdout is not None
+        dump.stdout.close()
+        cel.app.control.broadcast("disable_events")
+    assert lines[0] == "-> evdump: starting capture..."
+    task_lines = mine()
+    kinds = [line.split("] ", 1)[1].split(":", 1)[0] for line in task_lines]
+    assert kinds == ["task received", "task started", "task succeeded"], task_lines
+    assert all(line.startswith("peer@") for line in task_lines)
+    assert f"interop.add({result.id}) args=(20, 22) kwargs={{}}" in task_lines[0]
+    assert "result=42, runtime=" in task_lines[2]
