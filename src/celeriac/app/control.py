@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+from celeriac.app.inspect import Inspect, ReplyCallback, flatten_reply
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.brokers.base import Mailbox
 
 __all__ = ["Control", "Inspect", "flatten_reply"]
-
-ReplyCallback = Callable[[dict[str, Any]], None]
-
-
-def flatten_reply(replies: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Merge ``[{node: reply}, ...]`` into ``{node: reply}``."""
-    merged: dict[str, Any] = {}
-    for reply in replies:
-        merged.update(reply)
-    return merged
 
 
 def _destinations(destination: str | Iterable[str] | None) -> list[str] | None:
@@ -70,10 +62,12 @@ class Control:
         command: str,
         arguments: dict[str, Any] | None = None,
         destination: str | Iterable[str] | None = None,
+        connection: Any = None,
         reply: bool = False,
         timeout: float = 1.0,
         limit: int | None = None,
         callback: ReplyCallback | None = None,
+        channel: Any = None,
         pattern: str | None = None,
         matcher: str | None = None,
         **extra: Any,
@@ -82,6 +76,9 @@ class Control:
 
         Replies are collected until ``timeout`` passes, or until ``limit`` replies (by
         default one per ``destination`` node, when destinations are given) arrived.
+        ``connection`` and ``channel`` are accepted for Celery's signature: the command
+        always travels through the app's broker mailbox. ``extra`` keyword arguments
+        join ``arguments``.
         """
         nodes = _destinations(destination)
         body: dict[str, Any] = {
@@ -131,7 +128,10 @@ class Control:
         signal: str = "SIGTERM",
         **kwargs: Any,
     ) -> list[dict[str, Any]] | None:
-        """Revoke tasks: workers refuse them, now and after restarts (durably stored)."""
+        """Revoke tasks: workers refuse them, now and after restarts (durably stored).
+
+        With ``terminate``, a worker running one of them stops it with ``signal``.
+        """
         ids = [task_id] if isinstance(task_id, str) else list(task_id)
         self.mailbox.store_revoked(ids)
         return self.broadcast(
@@ -139,6 +139,18 @@ class Control:
             destination=destination,
             arguments={"task_id": ids, "terminate": terminate, "signal": signal},
             **kwargs,
+        )
+
+    def terminate(
+        self,
+        task_id: str | Iterable[str],
+        destination: str | Iterable[str] | None = None,
+        signal: str = "SIGTERM",
+        **kwargs: Any,
+    ) -> list[dict[str, Any]] | None:
+        """:meth:`revoke` with ``terminate=True``: running tasks are stopped too."""
+        return self.revoke(
+            task_id, destination=destination, terminate=True, signal=signal, **kwargs
         )
 
     def rate_limit(
@@ -202,107 +214,89 @@ class Control:
             "cancel_consumer", destination=destination, arguments={"queue": queue}, **kwargs
         )
 
+    def enable_events(
+        self, destination: str | Iterable[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Make the workers send task events."""
+        return self.broadcast("enable_events", destination=destination, **kwargs)
+
+    def disable_events(
+        self, destination: str | Iterable[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Make the workers stop sending task events."""
+        return self.broadcast("disable_events", destination=destination, **kwargs)
+
+    def pool_grow(
+        self, n: int = 1, destination: str | Iterable[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Grow the workers' pools by ``n`` processes or threads."""
+        return self.broadcast("pool_grow", destination=destination, arguments={"n": n}, **kwargs)
+
+    def pool_shrink(
+        self, n: int = 1, destination: str | Iterable[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Shrink the workers' pools by ``n`` processes or threads."""
+        return self.broadcast("pool_shrink", destination=destination, arguments={"n": n}, **kwargs)
+
+    def autoscale(
+        self,
+        max: int,  # Celery's argument names
+        min: int,
+        destination: str | Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]] | None:
+        """Change the autoscale range of the workers started with ``--autoscale``."""
+        return self.broadcast(
+            "autoscale", destination=destination, arguments={"max": max, "min": min}, **kwargs
+        )
+
+    def pool_restart(
+        self,
+        modules: Iterable[str] | None = None,
+        reload: bool = False,
+        reloader: Any = None,
+        destination: str | Iterable[str] | None = None,
+        **kwargs: Any,
+    ) -> list[dict[str, Any]] | None:
+        """Replace the pools' processes, importing ``modules`` (reloaded with ``reload``).
+
+        Workers accept it only with ``worker_pool_restarts`` on; they reload modules with
+        :func:`importlib.reload`. A custom ``reloader`` function cannot travel in a JSON
+        message: passing one raises :class:`ValueError`.
+        """
+        if reloader is not None:
+            raise ValueError("pool_restart: a reloader function cannot be sent to workers")
+        return self.broadcast(
+            "pool_restart",
+            destination=destination,
+            arguments={
+                "modules": None if modules is None else list(modules),
+                "reload": reload,
+            },
+            **kwargs,
+        )
+
+    def heartbeat(
+        self, destination: str | Iterable[str] | None = None, **kwargs: Any
+    ) -> list[dict[str, Any]] | None:
+        """Make the workers send a ``worker-heartbeat`` event now."""
+        return self.broadcast("heartbeat", destination=destination, **kwargs)
+
     def shutdown(
         self, destination: str | Iterable[str] | None = None, **kwargs: Any
     ) -> list[dict[str, Any]] | None:
         """Ask the workers for a warm shutdown."""
         return self.broadcast("shutdown", destination=destination, **kwargs)
 
+    def purge(self, connection: Any = None) -> int:
+        """Delete the waiting messages of the known task queues; how many were deleted.
 
-class Inspect:
-    """Celery's ``app.control.inspect()``: read-only questions to the workers.
+        The known queues are ``task_queues``, or the default queue when none are
+        declared. ``connection`` is accepted for Celery's signature; the app's broker
+        is used.
+        """
+        declared = {str(queue.name) for queue in self.app.conf.task_queues or ()}
+        names = declared or {self.app.conf.task_default_queue}
+        return sum(self.app.broker.purge(name) for name in sorted(names))
 
-    Each method returns ``{node: reply}``, ``None`` when no worker replied, or the one
-    reply itself when a single node name was given as ``destination``.
-    """
-
-    def __init__(
-        self,
-        control: Control,
-        destination: str | Iterable[str] | None,
-        timeout: float,
-        callback: ReplyCallback | None,
-        limit: int | None,
-        pattern: str | None,
-        matcher: str | None,
-    ) -> None:
-        self.control = control
-        self.destination = destination
-        self.timeout = timeout
-        self.callback = callback
-        self.limit = limit
-        self.pattern = pattern
-        self.matcher = matcher
-
-    def _request(self, command: str, **arguments: Any) -> Any:
-        replies = self.control.broadcast(
-            command,
-            arguments=arguments,
-            destination=self.destination,
-            reply=True,
-            timeout=self.timeout,
-            limit=self.limit,
-            callback=self.callback,
-            pattern=self.pattern,
-            matcher=self.matcher,
-        )
-        if not replies:
-            return None
-        by_node = flatten_reply(replies)
-        if isinstance(self.destination, str) and "," not in self.destination:
-            return by_node.get(self.destination)
-        return by_node
-
-    def active(self, safe: bool | None = None) -> Any:
-        """Tasks being executed."""
-        return self._request("active", safe=safe)
-
-    def reserved(self, safe: bool | None = None) -> Any:
-        """Tasks leased by the workers but not started."""
-        return self._request("reserved", safe=safe)
-
-    def scheduled(self, safe: bool | None = None) -> Any:
-        """ETA/countdown tasks held by the workers."""
-        return self._request("scheduled", safe=safe)
-
-    def revoked(self) -> Any:
-        """Revoked task ids."""
-        return self._request("revoked")
-
-    def registered(self, *taskinfoitems: str) -> Any:
-        """Registered task names (with the listed attributes)."""
-        return self._request("registered", taskinfoitems=list(taskinfoitems))
-
-    registered_tasks = registered
-
-    def stats(self) -> Any:
-        """Worker statistics."""
-        return self._request("stats")
-
-    def ping(self, destination: str | None = None) -> Any:
-        """``{node: {"ok": "pong"}}``."""
-        return self._request("ping")
-
-    def active_queues(self) -> Any:
-        """The queues each worker consumes."""
-        return self._request("active_queues")
-
-    def query_task(self, *ids: str) -> Any:
-        """Where these task ids are on the workers."""
-        return self._request("query_task", ids=list(ids))
-
-    def conf(self, with_defaults: bool = False) -> Any:
-        """The workers' settings (secrets masked)."""
-        return self._request("conf", with_defaults=with_defaults)
-
-    def report(self) -> Any:
-        """A bug-report text per worker."""
-        return self._request("report")
-
-    def clock(self) -> Any:
-        """The workers' logical clocks."""
-        return self._request("clock")
-
-    def memsample(self) -> Any:
-        """Resident memory per worker."""
-        return self._request("memsample")
+    discard_all = purge
