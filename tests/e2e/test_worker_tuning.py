@@ -27,7 +27,8 @@ def control(project_dir: Path, *args: str) -> Any:
         project_dir, "-A", "proj", "control", *args, "-j", "-t", "5", "-d", f"w1@{HOST}"
     )
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)[f"w1@{HOST}"]
+    [reply] = json.loads(done.stdout)  # control -j: the list of replies, as Celery's
+    return reply[f"w1@{HOST}"]
 
 
 def measured_rate(path: Path) -> float:

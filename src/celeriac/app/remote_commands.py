@@ -7,6 +7,7 @@ Pure data: no worker code here.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,23 @@ Kind = Literal["inspect", "control"]
 
 def _float_or_none(value: str) -> float | None:
     return None if value.lower() in ("none", "null", "") else float(value)
+
+
+def _signal_name(value: str) -> str:
+    """A signal as the workers take it (``SIGKILL``, ``KILL``, ``9``), checked here.
+
+    Raises:
+        ValueError: no such signal.
+    """
+    upper = value.upper()
+    try:
+        if upper.isdigit():
+            signal.Signals(int(upper))
+        else:
+            signal.Signals[upper if upper.startswith("SIG") else f"SIG{upper}"]
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"no such signal: {value}") from exc
+    return value
 
 
 def _rate(value: str) -> Any:
@@ -35,6 +53,8 @@ class RemoteCommand:
         args: Positional CLI arguments: (name, converter) pairs.
         variadic: The argument collecting the rest of the CLI words, if any.
         signature: How the arguments read in ``--list``.
+        options: CLI options among the words: (option, argument name, converter)
+            triples; with no converter the option is a flag that sets ``True``.
     """
 
     name: str
@@ -43,6 +63,7 @@ class RemoteCommand:
     args: tuple[tuple[str, Callable[[str], Any]], ...] = ()
     variadic: str | None = None
     signature: str = ""
+    options: tuple[tuple[str, str, Callable[[str], Any] | None], ...] = ()
 
 
 COMMANDS: dict[str, RemoteCommand] = {
@@ -113,7 +134,8 @@ COMMANDS: dict[str, RemoteCommand] = {
             "control",
             "Revoke task by task id (or list of ids).",
             variadic="task_id",
-            signature="[id1 [id2 [... [idN]]]]",
+            signature="[id1 [id2 [... [idN]]]] [--terminate [--signal SIG]]",
+            options=(("--terminate", "terminate", None), ("--signal", "signal", _signal_name)),
         ),
         RemoteCommand("shutdown", "control", "Shutdown worker(s)."),
         RemoteCommand("enable_events", "control", "Tell worker(s) to send task-related events."),
@@ -149,7 +171,7 @@ COMMANDS: dict[str, RemoteCommand] = {
             "terminate",
             "control",
             "Terminate task by task id (or list of ids).",
-            (("signal", str),),
+            (("signal", _signal_name),),
             variadic="task_id",
             signature="<signal> [id1 [id2 [... [idN]]]]",
         ),

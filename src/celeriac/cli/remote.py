@@ -102,10 +102,36 @@ def verify_command(kind: Kind, name: str) -> RemoteCommand:
     return command
 
 
+def _take_options(command: RemoteCommand, words: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Split the command's own options (``revoke --terminate``) from its other words."""
+    known = {option: (name, convert) for option, name, convert in command.options}
+    found: dict[str, Any] = {}
+    rest: list[str] = []
+    items = iter(words)
+    for word in items:
+        option, equals, inline = word.partition("=")
+        if option not in known:
+            if word.startswith("--"):
+                raise click.UsageError(f"Command {command.name!r}: no such option {word}")
+            rest.append(word)
+            continue
+        name, convert = known[option]
+        if convert is None:
+            found[name] = True
+            continue
+        value = inline if equals else next(items, None)
+        if value is None:
+            raise click.UsageError(f"Command {command.name!r}: {option} needs a value")
+        try:
+            found[name] = convert(value)
+        except ValueError as exc:
+            raise click.UsageError(f"Command {command.name!r}: {exc}") from exc
+    return found, rest
+
+
 def compile_arguments(command: RemoteCommand, words: list[str]) -> dict[str, Any]:
     """Turn the words after the command name into its keyword arguments."""
-    arguments: dict[str, Any] = {}
-    rest = list(words)
+    arguments, rest = _take_options(command, words)
     for name, convert in command.args:
         if not rest:
             break
@@ -192,9 +218,9 @@ def run_remote(
         raise click.ClickException(f"{kind} {command}: {exc}") from exc
     if not replies:
         raise no_reply()
-    if as_json:
+    if as_json:  # as Celery: inspect merges the replies by node, control lists them
         merged = {node: value for reply in replies for node, value in reply.items()}
-        obj.echo(json.dumps(merged, default=str))
+        obj.echo(json.dumps(merged if kind == "inspect" else replies, default=str))
         return
     for reply in replies:
         say_reply(obj, reply, show_body=True)
