@@ -39,8 +39,8 @@ Handler = Callable[..., Any]
 HANDLERS: dict[str, Handler] = {}
 _SECRET_WORDS = ("password", "secret", "key", "token")
 _REVOCABLE = frozenset({"PENDING", "RECEIVED", "RETRY", "REJECTED"})
-#: Commands that answer nothing, as in Celery.
-_SILENT = frozenset({"shutdown", "heartbeat"})
+#: Commands that answer nothing, as in Celery (its workers raise WorkerShutdown there).
+_SILENT = frozenset({"shutdown"})
 
 
 def handler(fn: Handler) -> Handler:
@@ -267,6 +267,7 @@ def do_disable_events(worker: Worker) -> Any:
 
 @handler
 def do_heartbeat(worker: Worker) -> Any:
+    # Celery's workers answer None, so ``control heartbeat`` lists who sent one.
     worker.services.send_worker_event("worker-heartbeat")
     return None
 
