@@ -185,16 +185,24 @@ def _rusage() -> dict[str, Any]:
     }
 
 
+def _pool_info(worker: Worker) -> dict[str, Any]:
+    """The pool's stats, ``max-concurrency`` as it is now (after ``pool_grow`` ...)."""
+    pool = worker.pool
+    if pool is None:
+        return {}
+    ceiling = worker.autoscaler.max_concurrency if worker.autoscaler is not None else pool.limit
+    return {**pool.info(), "max-concurrency": ceiling}
+
+
 @handler
 def do_stats(worker: Worker) -> Any:
     consumer = worker.consumer
-    pool = worker.pool
     return {
         "total": dict(worker.stats.total),
         "pid": os.getpid(),
         "clock": str(worker.clock),
         "uptime": int(time.monotonic() - worker.started_at),
-        "pool": pool.info() if pool is not None else {},
+        "pool": _pool_info(worker),
         "broker": {
             "transport": worker.app.broker_url.split("://", 1)[0],
             "url": mask_url(worker.app.broker_url),

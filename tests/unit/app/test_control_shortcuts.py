@@ -69,6 +69,8 @@ def test_pool_grow_shrink_and_restart(app: Celery) -> None:
         control = app.control
         assert only(control.pool_grow(2, **REPLY)) == {"ok": "pool will grow"}
         assert worker.pool.limit == 4
+        stats = control.inspect(timeout=5, limit=1).stats()[NODE]
+        assert stats["pool"]["max-concurrency"] == 4  # the size now, not at start
         assert only(control.pool_shrink(**REPLY)) == {"ok": "pool will shrink"}
         assert worker.pool.limit == 3
         # Named modules only: other tests' shared tasks may name modules gone by now.
@@ -84,6 +86,8 @@ def test_autoscale(app: Celery) -> None:
     with start_worker(app, autoscale=(3, 1)) as worker:
         assert only(app.control.autoscale(5, 2, **REPLY)) == {"ok": "autoscale now max=5 min=2"}
         assert worker.autoscaler is not None
+        stats = app.control.inspect(timeout=5, limit=1).stats()[NODE]
+        assert stats["pool"]["max-concurrency"] == stats["autoscaler"]["max"] == 5
         assert only(app.control.pool_grow(**REPLY))["error"].startswith(
             "pool_grow is not supported with autoscale"
         )
