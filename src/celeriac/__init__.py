@@ -6,6 +6,12 @@ wire format and command line are Celery 5.x's.
 
 from __future__ import annotations
 
+# First: `celeriac worker -P gevent|eventlet` patches the standard library before any
+# other import (a no-op for every other program); see _internal/greenpatch.py.
+from celeriac._internal.greenpatch import patch_for_command_line
+
+patch_for_command_line()
+
 from typing import Any
 
 from celeriac import states

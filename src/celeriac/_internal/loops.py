@@ -8,6 +8,11 @@ state a task keeps survive between tasks (``asyncio.run`` per task would close t
 A thread that is already running a loop (the solo pool runs jobs in the worker's own
 loop thread; an eager call from async code) cannot run a second one, so its coroutines
 go to one shared *side loop* in a helper thread and the caller waits for them there.
+
+Under the greenlet pools a job runs in a greenlet of the thread whose loop is running
+(the worker's), in which no second loop can run either: its coroutine runs on that
+running loop, and the job's greenlet waits for it (a patched wait, so the loop runs).
+An exception thrown into the waiting greenlet (a time limit, terminate) cancels it.
 """
 
 from __future__ import annotations
@@ -85,10 +90,25 @@ def run_coroutine(awaitable: Awaitable[T]) -> T:
     """
     coro: Coroutine[Any, Any, T] = _as_coroutine(awaitable)
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
         return _run_here(coro)
+    if getattr(running, "_thread_id", None) not in (None, threading.get_ident()):
+        # A loop "runs" here, yet in another (green) thread: a greenlet pool's job.
+        return _run_on_loop_of_other_greenlet(coro, running)
     return _run_on_side_loop(coro)
+
+
+def _run_on_loop_of_other_greenlet(
+    coro: Coroutine[Any, Any, T], loop: asyncio.AbstractEventLoop
+) -> T:
+    context = contextvars.copy_context()
+    future = asyncio.run_coroutine_threadsafe(_in_context(coro, context), loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()  # a time limit or terminate ended the wait: end the coroutine too
+        raise
 
 
 def _run_here(coro: Coroutine[Any, Any, T]) -> T:

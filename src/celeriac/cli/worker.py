@@ -140,8 +140,8 @@ FEATURES, BEAT, DAEMON = "Features", "Embedded Beat Options", "Daemonization Opt
     "--concurrency",
     type=click.IntRange(min=1),
     metavar="<concurrency>",
-    help="Number of threads (or child processes) processing the queue. The default "
-    "is the number of CPUs available on your system.",
+    help="Number of child processes (or threads, or greenlets) processing the queue. "
+    "The default is the number of CPUs available on your system.",
 )
 @_option(
     POOL,
@@ -149,7 +149,8 @@ FEATURES, BEAT, DAEMON = "Features", "Embedded Beat Options", "Daemonization Opt
     "--pool",
     callback=_pool_name,
     metavar="[" + "|".join(POOL_NAMES) + "]",
-    help="Pool implementation.",
+    help="Pool implementation. gevent and eventlet need their package, e.g. "
+    "pip install 'celeriac[gevent]'.",
 )
 @_option(
     POOL,

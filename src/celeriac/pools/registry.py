@@ -9,7 +9,6 @@ either a name or a path.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from importlib.metadata import entry_points
 
 from celeriac.exceptions import ImproperlyConfigured
@@ -24,10 +23,13 @@ _BUILTIN = {
     "solo": "celeriac.pools.solo:SoloPool",
     "asyncio": "celeriac.pools.asyncio:AsyncioPool",
 }
-#: Celery's greenlet pools: named, so that asking for one says what to do.
-_GREEN = ("eventlet", "gevent")
+#: The greenlet pools, each needing the package (and extra) of the same name.
+_GREEN = {
+    "gevent": "celeriac.pools.gevent:GeventPool",
+    "eventlet": "celeriac.pools.eventlet:EventletPool",
+}
 #: Names ``-P`` accepts, in the order ``--help`` lists them.
-POOL_NAMES = ("prefork", "processes", "threads", "solo", "asyncio", "custom")
+POOL_NAMES = ("prefork", "processes", "threads", "solo", "asyncio", "gevent", "eventlet", "custom")
 
 
 def _load(path: str) -> type[Pool]:
@@ -41,13 +43,14 @@ def _load(path: str) -> type[Pool]:
     return cls
 
 
-def _green_pool_error(name: str) -> ImproperlyConfigured:
-    installed = importlib.util.find_spec(name) is not None
-    need = "" if installed else f" (it will also need the {name} package)"
-    return ImproperlyConfigured(
-        f"the {name} pool is not available in this version of celeriac{need}; "
-        "use -P prefork or -P threads"
-    )
+def _load_green(name: str) -> type[Pool]:
+    try:
+        importlib.import_module(name)
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"the {name} pool needs the {name} package: pip install 'celeriac[{name}]'"
+        ) from exc
+    return _load(_GREEN[name])
 
 
 def pool_class(name: str, *, custom: str | None = None) -> type[Pool]:
@@ -71,7 +74,7 @@ def pool_class(name: str, *, custom: str | None = None) -> type[Pool]:
     if ":" in name:
         return _load(name)
     if name in _GREEN:
-        raise _green_pool_error(name)
+        return _load_green(name)
     for entry in entry_points(group="celeriac.pools"):
         if entry.name == name:
             return _load(entry.value)

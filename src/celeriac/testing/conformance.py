@@ -1,4 +1,4 @@
-"""The conformance suites every broker and every result backend must pass.
+"""The conformance suites every broker, result backend and pool must pass.
 
 Each suite is a plain pytest test class. An engine's tests subclass it and provide one
 fixture that builds a new, *unopened* engine on storage private to the test::
@@ -24,6 +24,16 @@ fixture that builds a new, *unopened* engine on storage private to the test::
                 f"sqlite:///{tmp_path / 'results.sqlite3'}", **options
             )
 
+A pool's tests provide ``pool_factory`` instead, ``make(concurrency, target)`` returning
+a new, unstarted pool; pools that enforce time limits take the supervising suite::
+
+    class TestThreadPool(PoolConformance):
+        @pytest.fixture
+        def pool_factory(self):
+            return lambda concurrency, target: ThreadPool(
+                concurrency=concurrency, target=target
+            )
+
 Every engine made by a factory during one test must share that test's storage (the
 suites open several to play producer and consumers). The suites open what they make
 and close it afterwards; queue names carry a per-test random prefix, so engines on a
@@ -34,6 +44,12 @@ from celeriac.testing._backend_suite import BackendConformance, BackendFactory, 
 from celeriac.testing._broker_suite import BrokerConformance, BrokerFactory
 from celeriac.testing._events_suite import EventChannelConformance
 from celeriac.testing._mailbox_suite import MailboxConformance
+from celeriac.testing._pool_suite import (
+    PoolConformance,
+    PoolFactory,
+    SupervisingPoolConformance,
+    conformance_target,
+)
 
 __all__ = [
     "BackendConformance",
@@ -43,4 +59,8 @@ __all__ = [
     "ConformanceError",
     "EventChannelConformance",
     "MailboxConformance",
+    "PoolConformance",
+    "PoolFactory",
+    "SupervisingPoolConformance",
+    "conformance_target",
 ]

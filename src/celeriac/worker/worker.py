@@ -13,7 +13,6 @@ import functools
 import logging
 import os
 import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -330,10 +329,14 @@ class Worker:
     # -- stop -------------------------------------------------------------------------
 
     def _install_signal_handlers(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        try:
+            loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        except (RuntimeError, ValueError):
+            # Not the main thread (a worker embedded in another program, which handles
+            # signals). Asked, not checked with threading: eventlet's patched threading
+            # does not recognise the main thread.
+            return
         loop.add_signal_handler(signal.SIGTERM, self.request_stop)
         loop.add_signal_handler(signal.SIGQUIT, self.request_stop, True)
 

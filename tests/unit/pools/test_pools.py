@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -175,9 +176,25 @@ def test_registry_names() -> None:
     assert pool_class("custom", custom="celeriac.pools.solo:SoloPool").name == "solo"
     with pytest.raises(ImproperlyConfigured, match="CELERY_CUSTOM_WORKER_POOL"):
         pool_class("custom")
-    with pytest.raises(ImproperlyConfigured, match="gevent"):
-        pool_class("gevent")
+    assert pool_class("gevent").name == "gevent"
+    assert pool_class("eventlet").name == "eventlet"
     with pytest.raises(ImproperlyConfigured, match="unknown pool"):
         pool_class("nope")
     with pytest.raises(ImproperlyConfigured, match="not a celeriac Pool"):
         pool_class("celeriac.exceptions:CeleriacError")
+
+
+@pytest.mark.parametrize("name", ["gevent", "eventlet"])
+def test_a_missing_greenlet_library_names_the_extra(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
+    with pytest.raises(ImproperlyConfigured, match=rf"pip install 'celeriac\[{name}\]'"):
+        pool_class(name)
+
+
+@pytest.mark.parametrize("name", ["gevent", "eventlet"])
+def test_a_greenlet_pool_refuses_an_unpatched_process(name: str) -> None:
+    pool = pool_class(name)(concurrency=2, target=work)
+    with pytest.raises(ImproperlyConfigured, match="monkey"):
+        pool.start()

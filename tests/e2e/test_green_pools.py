@@ -1,0 +1,114 @@
+"""``-P gevent`` and ``-P eventlet`` in real worker processes (patched by the command line)."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded
+from tests.e2e.wait import wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("pool", ["gevent", "eventlet"])]
+
+GREEN_TASKS = Path(__file__).with_name("green_tasks.py")
+
+
+@pytest.fixture
+def tasks(project_dir: Path) -> ModuleType:
+    shutil.copy(GREEN_TASKS, project_dir / "proj" / "greentasks.py")
+    return importlib.import_module("proj.greentasks")
+
+
+def start(start_worker: Any, pool: str, *args: str) -> Any:
+    return start_worker("-I", "proj.greentasks", "-P", pool, *args)
+
+
+def test_fifty_sleeping_tasks_run_at_the_same_time(
+    pool: str, tasks: ModuleType, start_worker: Any
+) -> None:
+    # Published before the worker starts, so it takes all fifty at once.
+    results = [tasks.nap.delay(0.2) for _ in range(50)]
+    worker = start(start_worker, pool, "-c", "50")
+    assert f"({pool})" in worker.output
+    spans = [r.get(timeout=30) for r in results]
+    # Every task started before any ended: the fifty sleeps overlapped.
+    assert max(started for started, _ in spans) < min(ended for _, ended in spans)
+    assert worker.stop() == 0
+
+
+def test_time_limits(pool: str, tasks: ModuleType, start_worker: Any, project_dir: Path) -> None:
+    start(start_worker, pool, "-c", "10")
+    marker = project_dir / "soft"
+    result = tasks.soft_limited.apply_async((str(marker),), soft_time_limit=0.2)
+    assert result.get(timeout=10) == "cleaned up"
+    with pytest.raises(TimeLimitExceeded):
+        tasks.too_slow.delay().get(timeout=10)
+    started, ended = tasks.nap.delay(0).get(timeout=10)  # the worker goes on serving
+    assert started <= ended
+
+
+def test_revoke_terminate_kills_the_greenlet(
+    pool: str, tasks: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    start(start_worker, pool, "-c", "10")
+    marker = project_dir / "forever"
+    result = tasks.forever.delay(str(marker))
+    assert wait_until(marker.exists)
+    result.revoke(terminate=True)
+    with pytest.raises(TaskRevokedError):
+        result.get(timeout=10)
+    assert tasks.nap.delay(0).get(timeout=10)
+
+
+def test_warm_shutdown_finishes_the_running_task(
+    pool: str, tasks: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    worker = start(start_worker, pool, "-c", "10")
+    marker = project_dir / "running"
+    result = tasks.finishes.delay(str(marker), 0.5)
+    assert wait_until(marker.exists)
+    assert worker.stop(signal.SIGTERM) == 0
+    assert result.get(timeout=10) == "finished"
+
+
+def test_cold_shutdown_stops_at_once_and_keeps_a_late_ack_message(
+    pool: str, tasks: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    worker = start(start_worker, pool, "-c", "10")
+    marker = project_dir / "forever"
+    result = tasks.forever_late.delay(str(marker))
+    assert wait_until(marker.exists)
+    worker.stop(signal.SIGQUIT)
+    assert "Cold shutdown" in worker.output
+    marker.unlink()
+    start(start_worker, pool, "-c", "10")  # the message was returned: it runs again
+    assert wait_until(marker.exists)
+    assert result.state in ("PENDING", "STARTED")
+
+
+def test_the_celeriac_script_patches_before_importing(pool: str, tmp_path: Path) -> None:
+    check = {
+        "gevent": "from gevent import monkey; print(monkey.is_module_patched('socket'))",
+        "eventlet": "from eventlet import patcher; print(patcher.is_monkey_patched('socket'))",
+    }[pool]
+    script = Path(sys.executable).with_name("celeriac")
+    program = "import sys; sys.argv = [{argv0!r}, 'worker', '-P', {pool!r}]; import celeriac; "
+    outputs = []
+    for argv0 in (str(script), str(tmp_path / "other-program")):
+        run = subprocess.run(
+            [sys.executable, "-c", program.format(argv0=argv0, pool=pool) + check],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        outputs.append(run.stdout.strip())
+    assert outputs == ["True", "False"]  # only celeriac's own entry points patch
