@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import pickle
+import selectors
 import signal
 import socket
 import time
@@ -71,6 +72,13 @@ class ChildRecord:
         """The name Celery gives it in logs, ``ForkPoolWorker-<index>``."""
         return f"ForkPoolWorker-{self.index}"
 
+    def close(self, selector: selectors.BaseSelector | None) -> None:
+        """Stop watching its socket and close it (once)."""
+        if not self.is_closed and selector is not None:
+            selector.unregister(self.sock)
+            self.sock.close()
+            self.is_closed = True
+
 
 def running(children: Iterable[ChildRecord], job: int) -> ChildRecord | None:
     """The child running job number ``job``, if any."""
@@ -83,8 +91,13 @@ def signal_quietly(pid: int, signum: int) -> None:
         os.kill(pid, signum)
 
 
-def describe_exit(status: int) -> str:
-    """A wait status as Celery words it: ``signal 9 (SIGKILL)`` or ``exitcode 1``."""
+def describe_exit(status: int | None) -> str:
+    """A wait status as Celery words it: ``signal 9 (SIGKILL)`` or ``exitcode 1``.
+
+    ``None``: the status is unknown (the fork server, whose child it was, is gone).
+    """
+    if status is None:
+        return "exit status unknown (the fork server is gone)"
     code = os.waitstatus_to_exitcode(status)
     if code < 0:
         return f"signal {-code} ({signal.Signals(-code).name})"

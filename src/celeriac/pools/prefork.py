@@ -200,7 +200,10 @@ class PreforkPool(Pool):
         if self._server is not None:  # it exits once its control socket closes
             self._server.wait(kill=True)
         self._thread = None
-        self._close_fds()
+        if self._selector is not None and self._waker is not None:
+            self._selector.close()
+            self._waker.close()
+            self._selector, self._waker = None, None
 
     def info(self) -> dict[str, Any]:
         """``inspect stats`` pool info: the children's pids and the replacement policy."""
@@ -313,15 +316,22 @@ class PreforkPool(Pool):
         logger.debug("Started %s (pid %d)", child.name, pid)
 
     def _lose_server(self) -> None:
+        # Exits go unreported now: a closed socket is an exit. Size 0: no more work.
         assert self._server is not None
         if not self._closing:
             logger.critical("The prefork fork server exited; lost children are not replaced")
         self._close_control()
         with self._lock:
-            self._spawning.clear()
+            self._size, self._spawning = 0, set()
+            self._retire_surplus()
+            stranded, self._pending = self._pending, collections.deque()
         self._server.wait()
         self._is_server_lost = True
         self._ready.set()
+        for child in [c for c in self._children.values() if c.is_closed]:
+            self._on_exit(child.pid, None)
+        for job in stranded if not self._abandoning else ():
+            job.on_done(None, WorkerLostError(f"Job {job.number} never started: no fork server."))
 
     def _close_control(self) -> None:
         server = self._server
@@ -336,8 +346,10 @@ class PreforkPool(Pool):
             data = b""
         if data:
             self._handle_frames(child, data)
+        elif self._is_server_lost:  # it exited, and no one is left to report how
+            self._on_exit(child.pid, None)
         else:  # it exited (or is exiting): the fork server reports how
-            self._close_child_socket(child)
+            child.close(self._selector)
 
     def _handle_frames(self, child: ChildRecord, data: bytes) -> None:
         for frame in child.reader.feed(data):
@@ -356,13 +368,7 @@ class PreforkPool(Pool):
             if job is not None and not self._abandoning:
                 job.on_done(value, error)
 
-    def _close_child_socket(self, child: ChildRecord) -> None:
-        if not child.is_closed and self._selector is not None:
-            self._selector.unregister(child.sock)
-            child.sock.close()
-            child.is_closed = True
-
-    def _on_exit(self, pid: int, status: int) -> None:
+    def _on_exit(self, pid: int, status: int | None) -> None:
         child = self._children.get(pid)
         if child is None:
             return
@@ -370,7 +376,7 @@ class PreforkPool(Pool):
             child.sock.setblocking(True)
             while data := child.sock.recv(1 << 16):
                 self._handle_frames(child, data)
-            self._close_child_socket(child)
+            child.close(self._selector)
         how = describe_exit(status)
         with self._lock:
             del self._children[pid]
@@ -391,9 +397,3 @@ class PreforkPool(Pool):
             for child in overdue(self._children.values()):
                 child.job.timed_out = True  # type: ignore[union-attr]
                 signal_quietly(child.pid, signal.SIGKILL)
-
-    def _close_fds(self) -> None:
-        if self._selector is not None and self._waker is not None:
-            self._selector.close()
-            self._waker.close()
-            self._selector, self._waker = None, None
