@@ -139,12 +139,20 @@ def test_unwritable_sqlite_path_is_a_clear_error(project_dir: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_green_pools_are_refused_in_one_line(project_dir: Path) -> None:
+def test_a_green_pool_without_its_package_is_refused_in_one_line(
+    project_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Packages that fail to import as a missing one does, found before the real ones.
+    hidden = project_dir / "hidden"
+    for pool in ("gevent", "eventlet"):
+        (hidden / pool).mkdir(parents=True)
+        (hidden / pool / "__init__.py").write_text(f"raise ImportError('No module named {pool}')")
+    monkeypatch.setenv("PYTHONPATH", str(hidden))
     for pool in ("gevent", "eventlet"):
         done = _celeriac(project_dir, "-A", "proj", "worker", "-P", pool)
         assert done.returncode != 0
         errors = [line for line in done.stderr.splitlines() if "Error" in line]
-        assert len(errors) == 1 and pool in errors[0] and "prefork" in errors[0]
+        assert len(errors) == 1 and f"pip install 'celeriac[{pool}]'" in errors[0], done.stderr
         assert "Traceback" not in done.stderr
 
 

@@ -208,6 +208,29 @@ class BrokerTaskSettings:
         old="CELERY_ACKS_LATE",
         doc="Ack after the task ran, not before.",
     )
+    task_acks_on_failure_or_timeout: Setting[bool] = setting(
+        True,
+        old="CELERY_ACKS_ON_FAILURE_OR_TIMEOUT",
+        doc="With acks_late: ack a task that failed or hit its hard time limit. When "
+        "false, a failed task's message is rejected (RabbitMQ dead-letters it if the "
+        "queue has a dead-letter exchange) and a timed-out one is requeued.",
+    )
+    task_acks_on_failure: Setting[bool | None] = setting(
+        None,
+        bool,
+        NONE,
+        old="CELERY_ACKS_ON_FAILURE",
+        doc="With acks_late: ack a failed task (else reject it); unset: "
+        "task_acks_on_failure_or_timeout decides.",
+    )
+    task_acks_on_timeout: Setting[bool | None] = setting(
+        None,
+        bool,
+        NONE,
+        old="CELERY_ACKS_ON_TIMEOUT",
+        doc="With acks_late: ack a task that hit its hard time limit (else requeue it); "
+        "unset: task_acks_on_failure_or_timeout decides.",
+    )
     task_always_eager: Setting[bool] = setting(
         False,
         old="CELERY_ALWAYS_EAGER",

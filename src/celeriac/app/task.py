@@ -83,6 +83,9 @@ class Task(Generic[P, R]):
     ignore_result: bool | None = None
     track_started: bool | None = None
     acks_late: bool | None = None
+    acks_on_failure_or_timeout: bool | None = None
+    acks_on_failure: bool | None = None
+    acks_on_timeout: bool | None = None
     reject_on_worker_lost: bool | None = None
     serializer: str | None = None
     queue: str | None = None

@@ -302,6 +302,11 @@ class AmqpBroker(Broker):
         _, leases = self._parts()
         await self._arun(leases.settle(list(deliveries), requeue=True), "requeue")
 
+    async def areject(self, deliveries: Sequence[Delivery]) -> None:
+        """basic.reject without requeue: dropped, or to the queue's dead-letter exchange."""
+        _, leases = self._parts()
+        await self._arun(leases.settle(list(deliveries), requeue=False), "reject")
+
     def renew(self, deliveries: Sequence[Delivery]) -> None:
         """Nothing to do: RabbitMQ keeps a message leased until its channel closes."""
 

@@ -329,6 +329,14 @@ class Broker(ABC):
         for delivery in deliveries:
             await asyncio.to_thread(self.requeue, delivery)
 
+    async def areject(self, deliveries: Sequence[Delivery]) -> None:
+        """Reject without requeue: the message is gone (Celery's ``reject(requeue=False)``).
+
+        RabbitMQ hands it to the queue's dead-letter exchange, if it has one; brokers
+        with no dead-lettering of their own simply acknowledge it.
+        """
+        await self.aack(deliveries)
+
     async def arenew(self, deliveries: Sequence[Delivery]) -> None:
         """Renew the leases of several deliveries."""
         await asyncio.to_thread(self.renew, deliveries)

@@ -4,8 +4,10 @@
 (worker/execute.py). The worker records what a task cannot: a job the pool lost (the
 child died, or was killed at the hard time limit) fails with ``WorkerLostError`` or
 ``TimeLimitExceeded``, unless the message is to be delivered again (``acks_late`` with
-``reject_on_worker_lost``); a job stopped by ``revoke --terminate`` is REVOKED with
-reason ``terminated`` and never redelivered.
+``reject_on_worker_lost``, or a timeout without ``acks_on_timeout``); a job stopped by
+``revoke --terminate`` is REVOKED with reason ``terminated`` and never redelivered. A
+failed ``acks_late`` task is acked, or rejected without requeue when its
+``acks_on_failure`` is false (``task_acks_on_failure_or_timeout``, as in Celery).
 """
 
 from __future__ import annotations
@@ -117,10 +119,26 @@ class Settlement:
             background(self._dead_letter_copy(job, reason))
         elif not job.acked:
             job.acked = True
-            if outcome is not None and outcome.state == states.REJECTED and outcome.requeue:
-                background(self.app.broker.arequeue([job.delivery]))
+            if outcome is not None and outcome.state == states.REJECTED:
+                settle = self.app.broker.arequeue if outcome.requeue else self.app.broker.areject
+                background(settle([job.delivery]))
+            elif self._rejects_failure(job, outcome, error):
+                background(self.app.broker.areject([job.delivery]))
             else:
                 self.acks.append(job.delivery)
+
+    def _rejects_failure(
+        self, job: Job, outcome: Outcome | None, error: BaseException | None
+    ) -> bool:
+        """Whether a failed ``acks_late`` task is rejected, not acked (``acks_on_failure``).
+
+        A timed-out one was requeued already unless ``acks_on_timeout``; a terminated one
+        is acked, as Celery acks a revoked task.
+        """
+        if job.terminated is not None or isinstance(error, TimeLimitExceeded):
+            return False
+        failed = error is not None or (outcome is not None and outcome.state == states.FAILURE)
+        return failed and not policy.acks_on_failure(self.app, job.message.name)
 
     def _terminated(self, job: Job) -> None:
         """Record a task stopped by ``revoke --terminate`` as REVOKED (``terminated``)."""
@@ -140,6 +158,13 @@ class Settlement:
         name, task_id = job.message.name, job.message.id
         if isinstance(error, TimeLimitExceeded):
             hard = self.hard_limit(job.message)
+            if not job.acked and not policy.acks_on_timeout(self.app, name):
+                logger.error(
+                    "Hard time limit (%ss) exceeded for %s[%s]: requeued", hard, name, task_id
+                )
+                job.acked = True
+                background(self.app.broker.arequeue([job.delivery]))
+                return True
             logger.error("Hard time limit (%ss) exceeded for %s[%s]", hard, name, task_id)
         elif not isinstance(error, WorkerLostError):
             return False
