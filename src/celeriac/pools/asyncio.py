@@ -76,6 +76,7 @@ class AsyncioPool(Pool):
         self._jobs: dict[int, _Job] = {}
         self._numbers = itertools.count(1)
         self._stopping = False
+        self._cancelled: list[asyncio.Task[Any]] = []
 
     def start(self) -> None:
         """Adopt the running event loop (the worker's) as the one jobs run on.
@@ -193,14 +194,27 @@ class AsyncioPool(Pool):
         self.concurrency = size
 
     def stop(self, *, wait: bool) -> None:
-        """Cancel what still runs (the worker has already waited for it on a warm stop)."""
+        """Cancel what still runs (the worker has already waited for it on a warm stop).
+
+        The cancelled coroutines unwind on the loop: :meth:`wait_stopped` waits for them.
+        """
         self._stopping = True
         for job in list(self._jobs.values()):
             for timer in job.timers:
                 timer.cancel()
             if job.task is not None:
                 job.task.cancel()
+                self._cancelled.append(job.task)
         self._jobs.clear()
+
+    async def wait_stopped(self) -> None:
+        """Wait until the coroutines :meth:`stop` cancelled are over (at most UNWIND_GRACE)."""
+        pending = [task for task in self._cancelled if not task.done()]
+        self._cancelled.clear()
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=UNWIND_GRACE)
+            for task in stuck:
+                logger.error("%r ignored its cancellation at shutdown: abandoned", task)
 
     def _describe(self, job: _Job) -> str:
         describe = self.options.describe

@@ -115,6 +115,13 @@ class Pool(ABC):
     def stop(self, *, wait: bool) -> None:
         """Stop; with ``wait`` let running jobs finish first."""
 
+    async def wait_stopped(self) -> None:
+        """After :meth:`stop`, on the worker's event loop: wait until what it ended unwound.
+
+        Only a pool whose jobs are tasks on that loop has anything to wait for; the
+        worker calls this before the loop closes, so no job is left pending on it.
+        """
+
     def resize(self, size: int) -> None:
         """Run ``size`` jobs at once from now on (autoscaling); fixed-size pools refuse.
 

@@ -375,6 +375,7 @@ class Worker:
                 await consumer.drain()
         if pool is not None:
             pool.stop(wait=not self.is_cold)
+            await pool.wait_stopped()  # nothing of it left pending when the loop closes
         await self.services.stop()
         if self.metrics is not None:
             self.metrics.stop()
