@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from celeriac.exceptions import TaskRevokedError, TimeLimitExceeded
+from tests.e2e.test_worker_tuning import measured_rate
 from tests.e2e.wait import wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.parametrize("pool", ["gevent", "eventlet"])]
@@ -92,6 +93,30 @@ def test_cold_shutdown_stops_at_once_and_keeps_a_late_ack_message(
     start(start_worker, pool, "-c", "10")  # the message was returned: it runs again
     assert wait_until(marker.exists)
     assert result.state in ("PENDING", "STARTED")
+
+
+def test_rate_limit_holds_the_measured_rate(
+    pool: str, tasks: ModuleType, extra: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    start(start_worker, pool, "-c", "4", "--prefetch-multiplier", "16", "-I", "proj.extra")
+    stamps = project_dir / "stamps"
+    for result in [extra.stamp.delay(str(stamps)) for _ in range(11)]:  # rate_limit='5/s'
+        result.get(timeout=20)
+    assert measured_rate(stamps) == pytest.approx(5.0, rel=0.2)
+
+
+def test_prefetch_holds_no_more_than_the_pool_runs(
+    pool: str, tasks: ModuleType, start_worker: Any, project_dir: Path
+) -> None:
+    worker = start(start_worker, pool, "-c", "2", "--prefetch-multiplier", "1")
+    markers = [project_dir / f"forever-{index}" for index in range(4)]
+    for marker in markers:
+        tasks.forever.delay(str(marker))
+    assert wait_until(lambda: sum(m.exists() for m in markers) == 2)
+    # Two run, and the other two wait in the broker, not in the worker.
+    assert wait_until(lambda: tasks.app.broker.size("celery") == 2)
+    assert sum(m.exists() for m in markers) == 2
+    worker.stop(signal.SIGQUIT)
 
 
 def test_the_celeriac_script_patches_before_importing(pool: str, tmp_path: Path) -> None:
