@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from celeriac import Queue
 from celeriac.brokers.base import Broker
 from celeriac.brokers.memory import MemoryBroker
 from celeriac.brokers.sqlite import SQLiteBroker
@@ -129,6 +131,27 @@ class TestAmqpBroker(BrokerConformance):
         assert [r for r in caplog.records if r.levelno == logging.WARNING]
         assert broker.get([queue], timeout=0) is None  # still leased by `current`
         broker.ack(current)
+        assert broker.size(queue) == 0
+
+    def test_areject_dead_letters_through_the_queues_exchange(
+        self, make_broker: Callable[..., Broker], queue: str
+    ) -> None:
+        # As RabbitMQ does for Celery's reject(requeue=False): to the dead-letter exchange.
+        dead_letters = queue + ".b"
+        arguments = {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_letters}
+        broker = make_broker()
+        broker.use_topology({queue: Queue(queue, queue_arguments=arguments)})
+        broker.declare_queue(dead_letters)
+        broker.publish(message(1), routing_key=queue)
+
+        async def reject() -> None:
+            batch = await broker.afetch([queue], limit=1, timeout=PATIENCE)
+            await broker.areject(batch)
+
+        asyncio.run(reject())
+        dead = broker.get([dead_letters], timeout=PATIENCE)
+        assert dead is not None and numbers([dead]) == [1]
+        broker.ack(dead)
         assert broker.size(queue) == 0
 
     def test_best_message_across_queues(self, broker: Broker, queue: str) -> None:

@@ -98,3 +98,16 @@ class AsyncFaceChecks(BrokerFixtures):
         dead = take_marked(broker, DEAD_LETTER_QUEUE, marker)
         broker.ack(dead)
         assert dead.message.headers["x-dead-letter-reason"] == "why"
+
+    def test_areject_removes_the_message(self, broker: Broker, queue: str) -> None:
+        async def run() -> list[Delivery]:
+            await broker.aopen()
+            await broker.apublish(message(1), routing_key=queue)
+            batch = await broker.afetch([queue], limit=1, timeout=PATIENCE)
+            await broker.areject(batch)
+            again = await broker.afetch([queue], limit=1, timeout=0.2)
+            await broker.aclose()
+            return again
+
+        assert asyncio.run(run()) == []  # not requeued
+        assert broker.size(queue) == 0
