@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import shutil
 import signal
 import subprocess
@@ -117,6 +118,28 @@ def test_prefetch_holds_no_more_than_the_pool_runs(
     assert wait_until(lambda: tasks.app.broker.size("celery") == 2)
     assert sum(m.exists() for m in markers) == 2
     worker.stop(signal.SIGQUIT)
+
+
+@pytest.mark.amqp
+def test_the_amqp_broker_is_refused_in_one_line(
+    pool: str, tasks: ModuleType, project_dir: Path, amqp_url: str
+) -> None:
+    # Its client runs an event loop in a thread: a greenlet of the worker's own thread here.
+    env = {**os.environ, "CELERIAC_BROKER_URL": amqp_url}
+    args = ["-m", "celeriac", "-A", "proj", "worker", "-P", pool, "--without-mingle"]
+    done = subprocess.run(
+        [sys.executable, *args],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("Error")]
+    assert len(errors) == 1 and "redis://" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_the_celeriac_script_patches_before_importing(pool: str, tmp_path: Path) -> None:

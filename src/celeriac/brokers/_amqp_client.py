@@ -36,7 +36,7 @@ import aiormq.exceptions as amqp_errors_module
 from pamqp.commands import Basic
 
 from celeriac.brokers._amqp_topology import ExchangeSpec, QueueSpec
-from celeriac.exceptions import BrokerError, CeleriacError, OperationalError
+from celeriac.exceptions import BrokerError, CeleriacError, ImproperlyConfigured, OperationalError
 
 __all__ = ["ConnectionSettings", "LoopThread", "Session", "amqp_errors"]
 
@@ -117,15 +117,27 @@ class LoopThread:
             return
         loop = asyncio.new_event_loop()
         ready = threading.Event()
+        refused: list[RuntimeError] = []
 
         def run() -> None:
             asyncio.set_event_loop(loop)
             loop.call_soon(ready.set)
-            loop.run_forever()
+            try:
+                loop.run_forever()
+            except RuntimeError as exc:  # another loop runs in this OS thread
+                refused.append(exc)
+                ready.set()
 
         thread = threading.Thread(target=run, name=self.name, daemon=True)
         thread.start()
         ready.wait()
+        if refused:  # patched threads are greenlets of one OS thread, whose loop runs
+            loop.close()
+            raise ImproperlyConfigured(
+                "the AMQP client cannot run its event loop in a process patched for a "
+                "greenlet pool (-P gevent/eventlet): use a redis:// or sqlite:// broker "
+                f"and result backend with it ({refused[0]})"
+            )
         self.loop, self._thread, self._pid = loop, thread, os.getpid()
 
     def stop(self) -> None:
