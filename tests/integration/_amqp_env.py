@@ -57,8 +57,8 @@ class AmqpEnv:
         self.workers.append(worker)
         return worker.start()
 
-    def celery_worker(self, *args: str) -> WorkerProcess:
-        """Start a real Celery worker (``-P solo``) on the test's queue."""
+    def celery_worker(self, *args: str, pool: str = "solo") -> WorkerProcess:
+        """Start a real Celery worker (``-P solo`` unless told) on the test's queue."""
         worker = WorkerProcess("peer_tasks", cwd=self.directory, env=self.env)
         worker.command = [
             sys.executable,
@@ -68,7 +68,7 @@ class AmqpEnv:
             "peer_tasks",
             "worker",
             "-P",
-            "solo",
+            pool,
             "-c",
             "1",
             "-n",

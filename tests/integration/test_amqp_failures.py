@@ -25,7 +25,11 @@ def test_higher_priority_runs_first(make_env: Any, tmp_path: Path, worker: str) 
     if worker == "celeriac":
         env.celeriac_worker("-c", "1", "--prefetch-multiplier", "1")
     else:
-        env.celery_worker("--prefetch-multiplier", "1")
+        # Not -P solo: kombu 5.7's hub runs a callback that its own loop thread schedules
+        # only after the next poll, which can sleep 10 s. A solo worker runs the task, and
+        # schedules its ack, inside such a callback, so with a prefetch of 1 RabbitMQ holds
+        # the next message back for up to 10 s per task. A pool thread's ack wakes the hub.
+        env.celery_worker("--prefetch-multiplier", "1", pool="threads")
     for result in results:
         result.get(timeout=20)
     ran = [int(line) for line in log.read_text().split()]
