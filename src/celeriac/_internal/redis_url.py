@@ -14,24 +14,17 @@ parameter (kombu's and redis-py's names). The password and user name are URL-dec
 
 from __future__ import annotations
 
-import ssl
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from celeriac._internal.tls import CERT_REQS, redis_kwargs
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = ["REDIS_SCHEMES", "connection_kwargs", "prefixed"]
 
 REDIS_SCHEMES = ("redis", "rediss", "redis+socket", "unix")
 
-_CERT_REQS = {
-    "CERT_REQUIRED": ssl.CERT_REQUIRED,
-    "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
-    "CERT_NONE": ssl.CERT_NONE,
-    "required": ssl.CERT_REQUIRED,
-    "optional": ssl.CERT_OPTIONAL,
-    "none": ssl.CERT_NONE,
-}
 _SSL_FILES = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile")
 _FLOAT_QUERY = ("socket_timeout", "socket_connect_timeout", "health_check_interval")
 
@@ -47,17 +40,26 @@ def _database(value: str, url: str) -> int:
     return number
 
 
-def _tls_kwargs(scheme: str, query: dict[str, str], url: str) -> dict[str, Any]:
+def _tls_kwargs(
+    scheme: str, query: dict[str, str], url: str, use_ssl: bool | Mapping[str, Any]
+) -> dict[str, Any]:
+    """TLS arguments: ``broker_use_ssl`` first, then the URL's own (which win)."""
+    kwargs = redis_kwargs(use_ssl)
+    if kwargs and scheme in ("redis+socket", "unix"):
+        raise ImproperlyConfigured(f"broker_use_ssl does not apply to a Unix socket: {url!r}")
     if scheme != "rediss":
         if any(name in query for name in ("ssl_cert_reqs", *_SSL_FILES)):
             raise ImproperlyConfigured(f"TLS options need a rediss:// URL, not {url!r}")
-        return {}
-    reqs = query.pop("ssl_cert_reqs", "CERT_REQUIRED")
-    if reqs not in _CERT_REQS:
-        raise ImproperlyConfigured(
-            f"ssl_cert_reqs must be CERT_REQUIRED, CERT_OPTIONAL or CERT_NONE, not {reqs!r}"
-        )
-    kwargs: dict[str, Any] = {"ssl": True, "ssl_cert_reqs": _CERT_REQS[reqs]}
+        return kwargs
+    kwargs.setdefault("ssl_cert_reqs", CERT_REQS["CERT_REQUIRED"])
+    kwargs["ssl"] = True
+    if "ssl_cert_reqs" in query:
+        reqs = query.pop("ssl_cert_reqs")
+        if reqs not in CERT_REQS:
+            raise ImproperlyConfigured(
+                f"ssl_cert_reqs must be CERT_REQUIRED, CERT_OPTIONAL or CERT_NONE, not {reqs!r}"
+            )
+        kwargs["ssl_cert_reqs"] = CERT_REQS[reqs]
     for name in _SSL_FILES:
         if name in query:
             kwargs[name] = unquote(query.pop(name))
@@ -77,8 +79,11 @@ def _query_kwargs(query: dict[str, str], url: str) -> dict[str, Any]:
     return kwargs
 
 
-def connection_kwargs(url: str) -> dict[str, Any]:
+def connection_kwargs(url: str, use_ssl: bool | Mapping[str, Any] = False) -> dict[str, Any]:
     """Keyword arguments for ``redis.Redis`` / ``redis.asyncio.Redis`` from ``url``.
+
+    ``use_ssl`` is ``broker_use_ssl``: ``True`` or a dict of redis-py's TLS arguments
+    turns TLS on for a ``redis://`` URL too; a ``rediss://`` URL's query wins over it.
 
     Raises:
         ImproperlyConfigured: the scheme is not a Redis one, or a value is invalid.
@@ -107,7 +112,8 @@ def connection_kwargs(url: str) -> dict[str, Any]:
         except ValueError as exc:
             raise ImproperlyConfigured(f"invalid port in Redis URL {url!r}") from exc
         kwargs["db"] = _database(db_text or parts.path or "0", url)
-    return {**kwargs, **_tls_kwargs(scheme, query, url), **_query_kwargs(query, url)}
+    tls = _tls_kwargs(scheme, query, url, use_ssl)
+    return {**kwargs, **tls, **_query_kwargs(query, url)}
 
 
 def prefixed(prefix: str, key: str) -> str:

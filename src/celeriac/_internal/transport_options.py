@@ -7,7 +7,18 @@ from typing import Any
 
 from celeriac.exceptions import ImproperlyConfigured
 
-__all__ = ["float_option"]
+__all__ = ["broker_options", "float_option"]
+
+
+def broker_options(
+    transport_options: Mapping[str, Any], *, use_ssl: Any, heartbeat: Any
+) -> dict[str, Any]:
+    """What a broker is built with: ``broker_transport_options`` plus two settings.
+
+    ``broker_use_ssl`` and ``broker_heartbeat`` go in as ``ssl`` and ``heartbeat``, the
+    names kombu gives them; a transport option of the same name wins, as in kombu.
+    """
+    return {"ssl": use_ssl, "heartbeat": heartbeat, **transport_options}
 
 
 def float_option(options: Mapping[str, Any], name: str, default: float) -> float:

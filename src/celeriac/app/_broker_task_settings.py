@@ -46,6 +46,23 @@ class BrokerTaskSettings:
         old="BROKER_CONNECTION_MAX_RETRIES",
         doc="Connection attempts before giving up (None: forever).",
     )
+    broker_use_ssl: Setting[bool | dict[str, Any]] = setting(
+        False,
+        bool,
+        dict,
+        old="BROKER_USE_SSL",
+        doc="TLS to the broker: True (verify the server against the system's CAs) or a "
+        "dict. RabbitMQ takes py-amqp's keys keyfile, certfile, ca_certs, cert_reqs, "
+        "server_hostname, ciphers; Redis takes ssl_keyfile, ssl_certfile, ssl_ca_certs, "
+        "ssl_cert_reqs. An amqps:// or rediss:// URL turns TLS on by itself.",
+    )
+    broker_heartbeat: Setting[float] = setting(
+        120,
+        int,
+        float,
+        old="BROKER_HEARTBEAT",
+        doc="AMQP heartbeat in seconds (0 turns heartbeats off); RabbitMQ only.",
+    )
     # -- results -----------------------------------------------------------------
     result_backend: Setting[str | None] = setting(
         None,

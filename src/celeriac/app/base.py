@@ -277,9 +277,8 @@ class Celery:
         """A new broker connection, for ``with app.connection() as conn:`` (opened there)."""
         from celeriac.brokers.registry import broker_from_url
 
-        return broker_from_url(
-            url or self.broker_url, transport_options=self.conf.broker_transport_options
-        )
+        options = engines.broker_options_of(self.conf)
+        return broker_from_url(url or self.broker_url, transport_options=options)
 
     connection_for_read = connection
     connection_for_write = connection

@@ -11,6 +11,7 @@ import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from celeriac._internal.transport_options import broker_options
 from celeriac.app.config import Settings
 from celeriac.app.routing import Exchange, Queue, Router
 from celeriac.app.task import Task
@@ -20,14 +21,34 @@ if TYPE_CHECKING:
     from celeriac.backends.base import ResultBackend
     from celeriac.brokers.base import Broker
 
-__all__ = ["default_queue", "make_backend", "make_router", "open_broker", "resolve_task_cls"]
+__all__ = [
+    "broker_options_of",
+    "default_queue",
+    "make_backend",
+    "make_router",
+    "open_broker",
+    "resolve_task_cls",
+]
+
+
+def broker_options_of(conf: Settings) -> dict[str, Any]:
+    """The options brokers and ``rpc://`` are built with.
+
+    ``broker_transport_options`` plus ``broker_use_ssl`` and ``broker_heartbeat``
+    (see :func:`~celeriac._internal.transport_options.broker_options`).
+    """
+    return broker_options(
+        conf.broker_transport_options,
+        use_ssl=conf.broker_use_ssl,
+        heartbeat=conf.broker_heartbeat,
+    )
 
 
 def open_broker(conf: Settings, url: str, router: Router) -> Broker:
     """The broker for ``url``, told the app's queues, connected."""
     from celeriac.brokers.registry import broker_from_url
 
-    broker = broker_from_url(url, transport_options=conf.broker_transport_options)
+    broker = broker_from_url(url, transport_options=broker_options_of(conf))
     broker.use_topology(router.queues, max_priority=conf.task_queue_max_priority)
     broker.open()
     return broker
@@ -50,7 +71,7 @@ def make_backend(conf: Settings, broker_url: str) -> ResultBackend:
 
     transport_options = conf.result_backend_transport_options
     backend = backend_from_url(url, transport_options=transport_options, **options)
-    backend.use_broker(broker_url, conf.broker_transport_options)
+    backend.use_broker(broker_url, broker_options_of(conf))
     backend.open()
     return backend
 

@@ -36,8 +36,8 @@ from celeriac import serialization, states
 from celeriac._internal.exception_codec import exception_from_dict, is_exception_dict
 from celeriac.backends.base import TASK_KEY_PREFIX, ResultBackend
 from celeriac.brokers._amqp_client import LoopThread, Session, amqp_errors
+from celeriac.brokers._amqp_settings import connection_settings
 from celeriac.brokers._amqp_topology import QueueSpec
-from celeriac.brokers.amqp import connection_settings
 from celeriac.exceptions import BackendError, ImproperlyConfigured, TimeoutError
 
 __all__ = ["RPCBackend"]

@@ -24,21 +24,22 @@ import contextlib
 import itertools
 import logging
 import os
-import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import aiormq
 import aiormq.exceptions as amqp_errors_module
 from pamqp.commands import Basic
 
+from celeriac._internal.tls import connect_failure
+from celeriac.brokers._amqp_settings import ConnectionSettings
 from celeriac.brokers._amqp_topology import ExchangeSpec, QueueSpec
 from celeriac.exceptions import BrokerError, CeleriacError, ImproperlyConfigured, OperationalError
 
-__all__ = ["ConnectionSettings", "LoopThread", "Session", "amqp_errors"]
+__all__ = ["LoopThread", "Session", "amqp_errors"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -81,21 +82,26 @@ def amqp_errors(
         raise refused(f"{what}: {exc!r}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionSettings:
-    """How to connect.
-
-    Attributes:
-        url: The aiormq URL (vhost quoted, ``heartbeat`` and ``timeout`` in the query).
-        ssl_context: TLS settings for ``amqps://`` (default: verify with system CAs).
-        connect_timeout: Seconds to wait for the connection to open.
-        client_properties: Shown in RabbitMQ's management UI.
-    """
-
-    url: str
-    ssl_context: ssl.SSLContext | None = None
-    connect_timeout: float = 4.0
-    client_properties: dict[str, Any] = field(default_factory=dict)
+@contextlib.contextmanager
+def _connect_errors(url: str) -> Iterator[None]:
+    """:func:`amqp_errors` for connecting, naming the address and TLS trouble plainly."""
+    parts = urlsplit(url)
+    what = f"cannot connect to the AMQP broker at {parts.hostname}:{parts.port}"
+    try:
+        with amqp_errors(what):
+            yield
+    except OperationalError as exc:
+        cause = exc.__cause__
+        why = (
+            None
+            if cause is None
+            else connect_failure(
+                cause, tls=parts.scheme == "amqps", how_to_use_tls="amqps:// or broker_use_ssl"
+            )
+        )
+        if why is None:
+            raise
+        raise OperationalError(f"{what}: {why}") from cause
 
 
 class LoopThread:
@@ -240,13 +246,17 @@ class Session:
                 raise OperationalError(f"not connected; next attempt in {wait:.1f}s")
             self._forget_connection()
             settings = self.settings
+            extra = (
+                {"server_hostname": settings.server_hostname} if settings.server_hostname else {}
+            )
             try:
-                with amqp_errors("cannot connect to the AMQP broker"):
+                with _connect_errors(settings.url):
                     connection = await asyncio.wait_for(
                         aiormq.connect(
                             settings.url,
                             context=settings.ssl_context,
                             client_properties=settings.client_properties,
+                            **extra,
                         ),
                         settings.connect_timeout,
                     )

@@ -5,10 +5,17 @@ URL: ``amqp://user:password@host:port/vhost`` as Celery writes it; ``//`` at the
 Query parameters ``heartbeat`` and ``connect_timeout`` and, for TLS, aiormq's
 ``cafile``, ``certfile``, ``keyfile``, ``no_verify_ssl`` are understood.
 
-``broker_transport_options``: ``heartbeat`` (seconds, default 60), ``connect_timeout``
-(default 4), ``publish_retries`` (default 3: attempts after a lost connection before
-``publish`` raises), ``max_priority`` (like ``task_queue_max_priority``),
-``ssl_context`` (an :class:`ssl.SSLContext` for ``amqps://``), ``client_name``.
+TLS: an ``amqps://`` URL, or ``broker_use_ssl`` (``True``, or a dict with py-amqp's
+keys ``keyfile``, ``certfile``, ``ca_certs``, ``cert_reqs``, ``server_hostname``,
+``ciphers``, see ``celeriac._internal.tls``) with any AMQP URL; the default port is
+then 5671. The heartbeat is ``broker_heartbeat`` (120 s, 0 turns it off).
+
+``broker_transport_options``: ``heartbeat`` and ``ssl`` (override the two settings, as
+in kombu), ``connect_timeout`` (default 4), ``publish_retries`` (default 3: attempts
+after a lost connection before ``publish`` raises), ``max_priority`` (like
+``task_queue_max_priority``), ``ssl_context`` (an :class:`ssl.SSLContext`, used as it
+is), ``client_name``.
+
 ``broker_pool_limit`` has no meaning here: one connection per process carries every
 channel.
 
@@ -27,15 +34,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import ssl
 import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar, final
-from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from celeriac.brokers._amqp_client import (
-    ConnectionSettings,
     LoopThread,
     Session,
     amqp_errors,
@@ -43,6 +46,7 @@ from celeriac.brokers._amqp_client import (
 from celeriac.brokers._amqp_codec import message_properties
 from celeriac.brokers._amqp_consumer import Leases, delivery_from
 from celeriac.brokers._amqp_routes import Routes
+from celeriac.brokers._amqp_settings import ConnectionSettings, connection_settings
 from celeriac.brokers._amqp_topology import QueueLike, delay_seconds
 from celeriac.brokers.base import (
     DEAD_LETTER_QUEUE,
@@ -52,54 +56,13 @@ from celeriac.brokers.base import (
     Mailbox,
     dead_letter_copy,
 )
-from celeriac.exceptions import ImproperlyConfigured, OperationalError
+from celeriac.exceptions import OperationalError
 from celeriac.protocol import Message
 
 __all__ = ["AmqpBroker", "connection_settings"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-_SCHEMES = {"amqp": "amqp", "pyamqp": "amqp", "amqps": "amqps", "pyamqps": "amqps"}
-_PORTS = {"amqp": 5672, "amqps": 5671}
-_TLS_QUERY = ("cafile", "capath", "certfile", "keyfile", "no_verify_ssl")
-
-
-def connection_settings(url: str, options: Mapping[str, Any]) -> ConnectionSettings:
-    """Turn a Celery-style AMQP URL and transport options into connection settings.
-
-    Raises:
-        ImproperlyConfigured: the URL is not an AMQP URL.
-    """
-    parts = urlsplit(url)
-    scheme = _SCHEMES.get(parts.scheme)
-    if scheme is None:
-        raise ImproperlyConfigured(f"broker URL {url!r} is not an amqp:// URL")
-    query = dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair)
-    vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
-    user = unquote(parts.username or "guest")
-    password = unquote(parts.password or "guest")
-    heartbeat = int(float(options.get("heartbeat", query.get("heartbeat", 60))))
-    timeout = float(options.get("connect_timeout", query.get("connect_timeout", 4.0)))
-    params: dict[str, Any] = {"heartbeat": heartbeat, "timeout": max(1, int(timeout))}
-    params.update({key: query[key] for key in _TLS_QUERY if key in query})
-    host = parts.hostname or "localhost"
-    if ":" in host:
-        host = f"[{host}]"
-    target = (
-        f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:"
-        f"{parts.port or _PORTS[scheme]}/{'' if vhost == '/' else quote(vhost, safe='')}"
-        f"?{urlencode(params)}"
-    )
-    context = options.get("ssl_context")
-    if context is not None and not isinstance(context, ssl.SSLContext):
-        raise ImproperlyConfigured("broker_transport_options['ssl_context'] must be an SSLContext")
-    name = str(options.get("client_name") or f"celeriac@{socket.gethostname()}")
-    return ConnectionSettings(
-        url=target,
-        ssl_context=context,
-        connect_timeout=timeout,
-        client_properties={"connection_name": name, "product": "celeriac"},
-    )
 
 
 @final

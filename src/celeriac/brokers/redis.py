@@ -34,6 +34,7 @@ from redis.retry import Retry
 
 from celeriac._internal.naming import mask_url
 from celeriac._internal.redis_url import connection_kwargs
+from celeriac._internal.tls import use_ssl_value
 from celeriac._internal.transport_options import float_option
 from celeriac.brokers import _redis_scripts as lua
 from celeriac.brokers._redis_plan import Plan, RetryPolicy, parse_options
@@ -84,6 +85,8 @@ class RedisBroker(Broker):
         publish_retry: How often publishing is retried when the connection fails.
         hold_eta: Hold eta messages of the blocking face (clients) broker-side; ``False``
             lists them with their eta header for Celery workers (the worker's face holds).
+        use_ssl: ``broker_use_ssl``: ``True`` or a dict of redis-py's TLS arguments
+            (``ssl_cert_reqs``, ``ssl_ca_certs``, ``ssl_certfile``, ``ssl_keyfile``).
 
     """
 
@@ -99,6 +102,7 @@ class RedisBroker(Broker):
         polling_interval: float = 0.1,
         publish_retry: RetryPolicy | None = None,
         hold_eta: bool = True,
+        use_ssl: bool | Mapping[str, Any] = False,
     ) -> None:
         self.url = url
         self.hold_eta = hold_eta
@@ -112,7 +116,7 @@ class RedisBroker(Broker):
             strategy=queue_order_strategy,
             visibility_timeout=visibility_timeout,
         )
-        self._connection = connection_kwargs(url)
+        self._connection = connection_kwargs(url, use_ssl)
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
@@ -133,6 +137,7 @@ class RedisBroker(Broker):
             polling_interval=float_option(options, "polling_interval", 0.1),
             publish_retry=RetryPolicy.from_options(options),
             hold_eta=bool(options.get("hold_eta", True)),
+            use_ssl=use_ssl_value(options.get("ssl")),
             **parse_options(options),
         )
 
