@@ -27,6 +27,7 @@ REPORT = Path(__file__).resolve().parents[1] / "artifacts" / "reliability.json"
 MODULE = "rel_tasks"
 
 _TASKS = """
+import json
 import os
 import time
 
@@ -39,6 +40,8 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     result_expires=3600,
 )
+if os.environ.get("REL_BROKER_SSL"):
+    app.conf.broker_use_ssl = json.loads(os.environ["REL_BROKER_SSL"])
 if os.environ.get("REL_HMAC"):
     app.conf.update(
         task_serializer="auth",

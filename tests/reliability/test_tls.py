@@ -9,11 +9,9 @@ without TLS.
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import shutil
-import socket
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,50 +19,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.wait import wait_until
+from tests.reliability._certs import certificate, free_port
 from tests.reliability._env import report
 
 pytestmark = [pytest.mark.reliability, pytest.mark.e2e, pytest.mark.timeout(120)]
-
-
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization as pem
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = directory / "redis.key", directory / "redis.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            pem.Encoding.PEM, pem.PrivateFormat.TraditionalOpenSSL, pem.NoEncryption()
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(pem.Encoding.PEM))
-    return key_path, cert_path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers(url: str) -> bool:
@@ -86,8 +44,8 @@ def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         pytest.skip("redis-server is not installed")
     pytest.importorskip("redis")
     pytest.importorskip("cryptography")
-    key, cert = _certificate(tmp_path)
-    port = _free_port()
+    key, cert = certificate(tmp_path, "redis")
+    port = free_port()
     tls = ("--tls-port", str(port), "--tls-cert-file", str(cert), "--tls-key-file", str(key))
     trust = ("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no")
     server = subprocess.Popen(
@@ -119,3 +77,25 @@ def test_worker_over_tls(make_env: Any, tls_redis: tuple[int, Path]) -> None:
     assert not _answers(f"rediss://127.0.0.1:{port}/0?ssl_cert_reqs=required")  # untrusted
     assert not _answers(f"redis://127.0.0.1:{port}/0")  # plain text
     report("tls_redis", {"tasks": len(results), "untrusted_client_refused": True})
+
+
+def test_broker_use_ssl_turns_tls_on_for_a_redis_url(tls_redis: tuple[int, Path]) -> None:
+    from celeriac import Celery
+    from celeriac.exceptions import OperationalError
+
+    port, cert = tls_redis
+    queue = f"tls.{uuid.uuid4().hex[:8]}"
+    app = Celery("tls", broker=f"redis://127.0.0.1:{port}/0")
+    app.conf.broker_use_ssl = {"ssl_cert_reqs": "CERT_REQUIRED", "ssl_ca_certs": str(cert)}
+    try:
+        app.send_task("tls.nothing", queue=queue)
+        assert app.broker.size(queue) == 1
+    finally:
+        app.close()
+    untrusted = Celery("tls", broker=f"redis://127.0.0.1:{port}/0")
+    untrusted.conf.broker_use_ssl = True  # the system's CAs do not know the test's
+    try:
+        with pytest.raises(OperationalError, match="certificate verify failed"):
+            untrusted.send_task("tls.nothing", queue=queue)
+    finally:
+        untrusted.close()
