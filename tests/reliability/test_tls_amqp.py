@@ -30,9 +30,10 @@ import pytest
 
 from celeriac.brokers.amqp import AmqpBroker
 from celeriac.exceptions import OperationalError
+from celeriac.testing.processes import WorkerProcess
 from tests.e2e.wait import wait_until
 from tests.reliability._certs import certificate, free_port
-from tests.reliability._env import report
+from tests.reliability._env import MODULE, report
 
 pytestmark = [pytest.mark.reliability, pytest.mark.e2e, pytest.mark.amqp, pytest.mark.timeout(240)]
 
@@ -179,11 +180,30 @@ def test_plain_text_client_is_told_the_port_speaks_tls(tls_node: TlsNode) -> Non
     )
 
 
-def test_certificate_from_another_ca_is_refused(tls_node: TlsNode) -> None:
+def test_certificate_from_another_ca_is_refused(make_env: Any, tls_node: TlsNode) -> None:
     wrong = {"ca_certs": str(tls_node.other_ca), "cert_reqs": "CERT_REQUIRED"}
     message = _open_error(tls_node.url, ssl=wrong)
     assert "\n" not in message
-    assert message == (
+    expected = (
         f"cannot connect to the AMQP broker at 127.0.0.1:{tls_node.port}: "
         "TLS certificate verification failed: self-signed certificate"
+    )
+    assert message == expected
+
+    # A worker says so once per attempt, in its own line (aiormq's copy is dropped).
+    env = make_env(tls_node.url, backend="rpc://")
+    worker = WorkerProcess(
+        MODULE,
+        ["-Q", env.queue],
+        cwd=env.directory,
+        env={**env.env, "REL_BROKER_SSL": json.dumps(wrong)},
+    )
+    worker.ready_line = "Trying again"
+    env.workers.append(worker)
+    worker.start(timeout=60)
+    failures = [line for line in worker.lines if "ERROR" in line]
+    assert len(failures) == 1, worker.output
+    assert (
+        f"Cannot connect to amqps://guest:**@127.0.0.1:{tls_node.port}//: {expected}."
+        in (failures[0])
     )

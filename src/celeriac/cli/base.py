@@ -126,6 +126,17 @@ class GroupedCommand(click.Command):
                     formatter.write_dl(records)
 
 
+class _DropRepeatedConnectErrors(logging.Filter):
+    """Drop aiormq's log line for a failed connection attempt.
+
+    aiormq logs it at ERROR before raising; celeriac reports the same failure itself,
+    in one readable line.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error when creating transport")
+
+
 def setup_logging(loglevel: str, logfile: str | None = None) -> None:
     """Configure the root logger (only the command line does this).
 
@@ -148,7 +159,9 @@ def setup_logging(loglevel: str, logfile: str | None = None) -> None:
             "version": 1,
             "disable_existing_loggers": False,
             "formatters": {"plain": {"format": LOG_FORMAT}},
+            "filters": {"aiormq": {"()": _DropRepeatedConnectErrors}},
             "handlers": {"default": handler},
+            "loggers": {"aiormq.connection": {"filters": ["aiormq"]}},
             "root": {"handlers": ["default"], "level": level},
         }
     )
