@@ -382,7 +382,13 @@ class Consumer:
         if self._acks:
             batch = list(self._acks)
             self._acks.clear()  # the same list: the settlement appends to it too
-            await self.app.broker.aack(batch)
+            try:
+                await self.app.broker.aack(batch)
+            except OperationalError as exc:
+                # A lost connection must not stop the consumer: keep the acks for the
+                # next flush (a broker that redelivered them meanwhile ignores them).
+                logger.warning("Could not ack %d message(s), will retry: %s", len(batch), exc)
+                self._acks[:0] = batch
 
     async def _renew_leases(self) -> None:
         broker = self.app.broker

@@ -241,3 +241,40 @@ def test_connection_retry_can_be_turned_off(app: Celery) -> None:
 
     with pytest.raises(BrokerError, match="nonexistent-dir"):
         asyncio.run(connect_broker(app, retry_interval=2.0))
+
+
+class AckFailingBroker(FlakyBroker):
+    """A memory broker whose first ``ack_failures`` acks fail as a lost connection would."""
+
+    def __init__(self, inner: MemoryBroker, ack_failures: int) -> None:
+        super().__init__(inner, failures=0)
+        self.ack_failures = ack_failures
+        self.acked: list[str] = []
+
+    async def aack(self, deliveries: Sequence[Delivery]) -> None:
+        if self.ack_failures:
+            self.ack_failures -= 1
+            raise OperationalError("connection reset by peer")
+        await self.inner.aack(deliveries)
+        self.acked += [str(d.message.headers["id"]) for d in deliveries]
+
+
+def test_a_failed_ack_neither_stops_the_consumer_nor_is_forgotten(
+    app: Celery, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inner = MemoryBroker.from_url(app.broker_url, transport_options={})
+    broker = AckFailingBroker(inner, ack_failures=2)
+    monkeypatch.setattr(Celery, "broker", property(lambda _: broker))
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    with start_worker(app, concurrency=1):
+        first = [add.delay(i, i) for i in range(3)]
+        assert [r.get(timeout=5) for r in first] == [0, 2, 4]
+        later = add.delay(5, 5)  # the consumer still runs after the failed acks
+        assert later.get(timeout=5) == 10
+        ids = {r.id for r in [*first, later]}
+        assert wait_until(lambda: set(broker.acked) >= ids)
+    assert sum("Could not ack" in r.message for r in caplog.records) == 2
