@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiormq
+from aiormq.exceptions import AMQPConnectionError, ChannelInvalidStateError
 
 from celeriac.brokers._amqp_client import Session
 from celeriac.brokers._amqp_codec import to_delivery
@@ -236,7 +237,18 @@ class Leases:
                 )
                 continue
             self._outstanding.discard(tag.delivery_tag)
-            if requeue is None:
-                await channel.basic_ack(tag.delivery_tag)
-            else:
-                await channel.basic_reject(tag.delivery_tag, requeue=requeue)
+            try:
+                if requeue is None:
+                    await channel.basic_ack(tag.delivery_tag)
+                else:
+                    await channel.basic_reject(tag.delivery_tag, requeue=requeue)
+            except (AMQPConnectionError, ChannelInvalidStateError) as exc:
+                # Closed under us (a connection cut): RabbitMQ requeues what was unacked.
+                logger.warning(
+                    "%s of a message from queue %r ignored: the channel closed (%r), so the "
+                    "broker requeues it",
+                    action,
+                    delivery.queue,
+                    exc,
+                )
+                channel = None
