@@ -36,7 +36,10 @@ from celeriac import Celery
 app = Celery("rel", broker=os.environ["REL_BROKER"], backend=os.environ["REL_BACKEND"])
 app.conf.update(
     task_default_queue=os.environ["REL_QUEUE"],
-    broker_transport_options={"visibility_timeout": float(os.environ["REL_VT"])},
+    broker_transport_options={
+        "visibility_timeout": float(os.environ["REL_VT"]),
+        "client_name": os.environ.get("REL_CLIENT", ""),
+    },
     broker_connection_retry_on_startup=True,
     result_expires=3600,
 )
