@@ -83,6 +83,11 @@ def crashy(self, n, crash):
     return os.getpid()
 
 
+@app.task(name="rel.noop", ignore_result=True)
+def noop(n):
+    return None
+
+
 @app.task(name="rel.big")
 def big(size):
     return "x" * size
@@ -119,9 +124,11 @@ class RelEnv:
         """The tasks module imported in this process (the client side)."""
         return importlib.import_module(MODULE)
 
-    def worker(self, *args: str, **env: str) -> WorkerProcess:
+    def worker(
+        self, *args: str, kind: type[WorkerProcess] = WorkerProcess, **env: str
+    ) -> WorkerProcess:
         """Start ``celeriac -A rel_tasks worker -Q <queue> ARGS``; ready when returned."""
-        worker = WorkerProcess(
+        worker = kind(
             MODULE,
             ["-Q", self.queue, "-n", f"rel-{uuid.uuid4().hex[:6]}@%h", *args],
             cwd=self.directory,
