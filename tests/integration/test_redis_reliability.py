@@ -119,3 +119,37 @@ def test_worker_survives_a_redis_restart(make_redis_env: Any, tmp_path: Path) ->
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_retried_take_keeps_the_first_runs_leases(redis_url: str) -> None:
+    """redis-py sends a command again, same arguments, when its connection was lost.
+
+    A take whose reply was lost with the connection (``CLIENT KILL``) thus runs twice.
+    The second run must not reuse the first run's lease tags: that overwrote the first
+    run's unacked records and lost their messages. They stay leased, unseen by any
+    consumer, and come back when their lease expires.
+    """
+    import redis
+
+    from celeriac.brokers import _redis_scripts
+    from celeriac.brokers.redis import RedisBroker
+    from celeriac.protocol import build_task_message
+
+    broker = RedisBroker.from_url(redis_url, transport_options={"visibility_timeout": 1.0})
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for n in range(2):
+            message = build_task_message(name="t", task_id=f"task-{n}", args=[n])
+            broker.publish(message, routing_key="q")
+        take = client.register_script(_redis_scripts.TAKE)
+        keys, args, layout = broker.plan.take(["q"], 1)
+        take(keys=keys, args=args)  # its reply is lost: the consumer never sees task-0
+        retried, _, _ = broker.plan.taken(take(keys=keys, args=args), layout)
+        assert [d.message.headers["id"] for d in retried] == ["task-1"]
+        assert client.hlen(broker.plan.keys.unacked) == 2
+        back = broker.get(["q"], timeout=PATIENCE)  # once the first lease expired
+        assert back is not None and back.message.headers["id"] == "task-0"
+        assert back.redelivered
+    finally:
+        client.close()
+        broker.close()

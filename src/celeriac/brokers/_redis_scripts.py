@@ -73,6 +73,10 @@ TAKE = (
     + """
 local now, limit, token = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local prefix, sep = ARGV[4], ARGV[5]
+-- A client retries a call whose connection was lost with the same arguments: if this
+-- token was used, the first run's reply was lost. Its messages keep their leases (and
+-- come back when these expire); overwriting them would lose them.
+while redis.call('HEXISTS', KEYS[1], token .. ':1') == 1 do token = token .. '+' end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 16)
 for _, queue in ipairs(due) do
