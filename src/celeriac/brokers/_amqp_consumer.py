@@ -222,6 +222,12 @@ class Leases:
 
     # -- settling --------------------------------------------------------------------
 
+    def is_held(self, delivery: Delivery) -> bool:
+        """Whether the channel that delivered ``delivery`` is still open (any thread)."""
+        channel = self.session.channels.get("consume")
+        current = _tag_of(delivery).generation == self.session.generation
+        return current and channel is not None and not channel.is_closed
+
     async def settle(self, deliveries: Sequence[Delivery], *, requeue: bool | None) -> None:
         """Ack (``requeue=None``) or reject (requeue or not) deliveries."""
         channel = self.session.channels.get("consume")

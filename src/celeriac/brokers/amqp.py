@@ -273,6 +273,11 @@ class AmqpBroker(Broker):
     def renew(self, deliveries: Sequence[Delivery]) -> None:
         """Nothing to do: RabbitMQ keeps a message leased until its channel closes."""
 
+    def is_held(self, delivery: Delivery) -> bool:
+        """``False`` once the channel that delivered it closed (RabbitMQ requeued it)."""
+        leases = self._leases
+        return leases is None or leases.is_held(delivery)
+
     async def arenew(self, deliveries: Sequence[Delivery]) -> None:
         """Nothing to do (see :meth:`renew`)."""
 

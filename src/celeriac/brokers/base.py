@@ -243,6 +243,15 @@ class Broker(ABC):
     def renew(self, deliveries: Sequence[Delivery]) -> None:
         """Extend the leases of messages still being worked on (no-op if not leased)."""
 
+    def is_held(self, delivery: Delivery) -> bool:
+        """Whether ``delivery`` is still this consumer's, as far as known without I/O.
+
+        ``False`` once the broker has certainly taken the message back (on RabbitMQ, the
+        channel that delivered it closed: the message is in its queue again), so a
+        consumer should not start it. The default assumes it is.
+        """
+        return True
+
     def use_topology(self, queues: Mapping[str, Any], *, max_priority: int | None = None) -> None:
         """Learn the app's declared queues (called before :meth:`open`).
 

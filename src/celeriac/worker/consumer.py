@@ -157,7 +157,7 @@ class Consumer:
                 for delivery in deliveries:
                     await self._receive(delivery)
                 await self._dispatch()
-                await self._flush_acks()
+                await self.settlement.flush_acks()
         finally:
             renew.cancel()
 
@@ -193,7 +193,7 @@ class Consumer:
     async def drain(self) -> None:
         """Wait until every running task has finished (warm shutdown)."""
         await self._idle.wait()
-        await self._flush_acks()
+        await self.settlement.flush_acks()
 
     async def release(self, *, include_active: bool) -> None:
         """Give reserved (and, for a cold stop, late-ack running) messages back."""
@@ -205,7 +205,7 @@ class Consumer:
             self._rate_timer.cancel()
         if include_active:
             back += [job.delivery for job in self.active.values() if not job.acked]
-        await self._flush_acks()
+        await self.settlement.flush_acks()
         if back:
             logger.info("Returning %d unstarted message(s) to the broker", len(back))
             await self.app.broker.arequeue(back)
@@ -263,11 +263,8 @@ class Consumer:
         run_hooks(self.hooks, "on_revoked", message, expired=expired)
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        task_id = (
-            delivery.message.headers.get("id")
-            if isinstance(delivery.message.headers, dict)
-            else None
-        )
+        headers = delivery.message.headers
+        task_id = headers.get("id") if isinstance(headers, dict) else None
         logger.error(
             "Moving message %s from queue %r to %r: %s",
             task_id or delivery.tag,
@@ -324,11 +321,15 @@ class Consumer:
         if job.message.id in self.revoked:  # revoked while it waited here
             await self._refuse(job.delivery, job.message, expired=False)
             return
+        if not self.app.broker.is_held(job.delivery):
+            # Its connection was lost while it waited here: it will be delivered again.
+            logger.info("Task %s[%s] taken back by the broker", job.message.name, job.message.id)
+            return
         if not policy.acks_late(self.app, job.message.name):
             job.acked = True
             self._acks.append(job.delivery)
             if self.pool.is_inline:  # it runs right now: ack first
-                await self._flush_acks()
+                await self.settlement.flush_acks()
         self.active[id(job)] = job
         self._idle.clear()
         job.time_start = time.time()
@@ -376,19 +377,7 @@ class Consumer:
 
     async def _dispatch_and_flush(self) -> None:
         await self._dispatch()
-        await self._flush_acks()
-
-    async def _flush_acks(self) -> None:
-        if self._acks:
-            batch = list(self._acks)
-            self._acks.clear()  # the same list: the settlement appends to it too
-            try:
-                await self.app.broker.aack(batch)
-            except OperationalError as exc:
-                # A lost connection must not stop the consumer: keep the acks for the
-                # next flush (a broker that redelivered them meanwhile ignores them).
-                logger.warning("Could not ack %d message(s), will retry: %s", len(batch), exc)
-                self._acks[:0] = batch
+        await self.settlement.flush_acks()
 
     async def _renew_leases(self) -> None:
         broker = self.app.broker

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
-from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
+from celeriac.exceptions import OperationalError, TimeLimitExceeded, WorkerLostError
 from celeriac.worker import policy
 from celeriac.worker.execute import INVALID, Outcome
 from celeriac.worker.hooks import Hook, run_hooks
@@ -139,6 +139,18 @@ class Settlement:
             return False
         failed = error is not None or (outcome is not None and outcome.state == states.FAILURE)
         return failed and not policy.acks_on_failure(self.app, job.message.name)
+
+    async def flush_acks(self) -> None:
+        """Ack the batch; after a lost connection keep it for the next flush."""
+        if self.acks:
+            batch = list(self.acks)
+            self.acks.clear()  # the same list: the consumer appends to it too
+            try:
+                await self.app.broker.aack(batch)
+            except OperationalError as exc:
+                # Not fatal: a broker that redelivered them meanwhile ignores these acks.
+                logger.warning("Could not ack %d message(s), will retry: %s", len(batch), exc)
+                self.acks[:0] = batch
 
     def _terminated(self, job: Job) -> None:
         """Record a task stopped by ``revoke --terminate`` as REVOKED (``terminated``)."""

@@ -278,3 +278,35 @@ def test_a_failed_ack_neither_stops_the_consumer_nor_is_forgotten(
         ids = {r.id for r in [*first, later]}
         assert wait_until(lambda: set(broker.acked) >= ids)
     assert sum("Could not ack" in r.message for r in caplog.records) == 2
+
+
+class TakingBackBroker(FlakyBroker):
+    """A memory broker that reports the deliveries of some task ids as taken back."""
+
+    def __init__(self, inner: MemoryBroker, taken_back: set[str]) -> None:
+        super().__init__(inner, failures=0)
+        self.taken_back = taken_back
+
+    def is_held(self, delivery: Delivery) -> bool:
+        return delivery.message.headers["id"] not in self.taken_back
+
+
+def test_a_message_the_broker_took_back_is_not_started(
+    app: Celery, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level("INFO", logger="celeriac.worker.consumer")
+    lost = str(uuid.uuid4())
+    broker = TakingBackBroker(MemoryBroker.from_url(app.broker_url, transport_options={}), {lost})
+    monkeypatch.setattr(Celery, "broker", property(lambda _: broker))
+    ran: list[int] = []
+
+    @app.task
+    def note(n: int) -> int:
+        ran.append(n)
+        return n
+
+    with start_worker(app, concurrency=1):
+        note.apply_async((1,), task_id=lost)
+        assert note.delay(2).get(timeout=5) == 2
+        assert wait_until(lambda: any("taken back" in r.message for r in caplog.records))
+    assert ran == [2]
