@@ -35,7 +35,8 @@ import aiormq
 from celeriac import serialization, states
 from celeriac._internal.exception_codec import exception_from_dict, is_exception_dict
 from celeriac.backends.base import TASK_KEY_PREFIX, ResultBackend
-from celeriac.brokers._amqp_client import LoopThread, Session, amqp_errors
+from celeriac.brokers._amqp_client import Session, amqp_errors
+from celeriac.brokers._amqp_loop import LoopThread
 from celeriac.brokers._amqp_settings import connection_settings
 from celeriac.brokers._amqp_topology import QueueSpec
 from celeriac.exceptions import BackendError, ImproperlyConfigured, TimeoutError
@@ -163,8 +164,8 @@ class RPCBackend(ResultBackend):
         if not isinstance(meta, dict):
             return
         task_id = str(meta.get("task_id") or props.correlation_id or "")
-        if task_id:
-            self._remember(task_id, meta)
+        if task_id:  # the waiters' lock is theirs: a greenlet's in a patched process
+            self._thread.to_callers(self._remember, task_id, meta)
 
     def _remember(self, task_id: str, meta: dict[str, Any]) -> None:
         with self._arrived:

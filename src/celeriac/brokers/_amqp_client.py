@@ -1,10 +1,7 @@
 """One AMQP connection on a private event loop, for the ``amqp://`` broker and ``rpc://``.
 
 The client library is aiormq (asyncio). Everything that touches the connection runs on
-one private loop in a daemon thread, so the blocking face (clients, pool threads) and
-the asyncio face (the worker's loop) share one connection and never block each other:
-blocking calls wait on a future, coroutines await a wrapped one. Heartbeats are answered
-by that loop, whatever the caller is doing.
+one private loop in a thread of its own (``_amqp_loop.LoopThread``).
 
 A :class:`Session` keeps three channels: ``publish`` (publisher confirms, so a publish
 that returns has been accepted by the broker), ``consume`` (gets, consumers, acks) and
@@ -23,10 +20,8 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
-import os
-import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -37,9 +32,9 @@ from pamqp.commands import Basic
 from celeriac._internal.tls import connect_failure
 from celeriac.brokers._amqp_settings import ConnectionSettings
 from celeriac.brokers._amqp_topology import ExchangeSpec, QueueSpec
-from celeriac.exceptions import BrokerError, CeleriacError, ImproperlyConfigured, OperationalError
+from celeriac.exceptions import BrokerError, CeleriacError, OperationalError
 
-__all__ = ["LoopThread", "Session", "amqp_errors"]
+__all__ = ["Session", "amqp_errors"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -102,103 +97,6 @@ def _connect_errors(url: str) -> Iterator[None]:
         if why is None:
             raise
         raise OperationalError(f"{what}: {why}") from cause
-
-
-class LoopThread:
-    """A private asyncio loop in a daemon thread (made again after ``fork``)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._pid = 0
-
-    def is_running(self) -> bool:
-        """Whether the loop runs in this process."""
-        return self.loop is not None and self._pid == os.getpid()
-
-    def start(self) -> None:
-        """Start the loop thread, unless it runs already."""
-        if self.is_running():
-            return
-        loop = asyncio.new_event_loop()
-        ready = threading.Event()
-        refused: list[RuntimeError] = []
-
-        def run() -> None:
-            asyncio.set_event_loop(loop)
-            loop.call_soon(ready.set)
-            try:
-                loop.run_forever()
-            except RuntimeError as exc:  # another loop runs in this OS thread
-                refused.append(exc)
-                ready.set()
-
-        thread = threading.Thread(target=run, name=self.name, daemon=True)
-        thread.start()
-        ready.wait()
-        if refused:  # patched threads are greenlets of one OS thread, whose loop runs
-            loop.close()
-            raise ImproperlyConfigured(
-                "the AMQP client cannot run its event loop in a process patched for a "
-                "greenlet pool (-P gevent/eventlet): use a redis:// or sqlite:// broker "
-                f"and result backend with it ({refused[0]})"
-            )
-        self.loop, self._thread, self._pid = loop, thread, os.getpid()
-
-    def stop(self) -> None:
-        """Stop the loop and wait for its thread."""
-        loop, thread = self.loop, self._thread
-        self.loop = self._thread = None
-        if loop is None or thread is None or self._pid != os.getpid():
-            return
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        if not thread.is_alive():
-            loop.close()
-
-    def _submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        if not self.is_running():
-            coro.close()
-            raise OperationalError(f"{self.name} is not open")
-        assert self.loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the loop and wait for its result (from any other thread)."""
-        if threading.current_thread() is self._thread:
-            coro.close()
-            raise RuntimeError(f"blocking call on {self.name}'s own thread")
-        future = self._submit(coro)
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise
-
-    async def arun(
-        self,
-        coro: Coroutine[Any, Any, T],
-        *,
-        on_abandoned: Callable[[T], object] | None = None,
-    ) -> T:
-        """Await ``coro`` from another event loop.
-
-        If the caller is cancelled after ``coro`` produced its result, that result is
-        handed to ``on_abandoned`` (so fetched messages can be given back).
-        """
-        future = self._submit(coro)
-        try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            if on_abandoned is not None:
-
-                def give_back(done: concurrent.futures.Future[T]) -> None:
-                    if not done.cancelled() and done.exception() is None:
-                        on_abandoned(done.result())
-
-                future.add_done_callback(give_back)
-            raise
 
 
 class Session:

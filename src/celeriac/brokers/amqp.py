@@ -38,13 +38,10 @@ import time
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar, final
 
-from celeriac.brokers._amqp_client import (
-    LoopThread,
-    Session,
-    amqp_errors,
-)
+from celeriac.brokers._amqp_client import Session, amqp_errors
 from celeriac.brokers._amqp_codec import message_properties
 from celeriac.brokers._amqp_consumer import Leases, delivery_from
+from celeriac.brokers._amqp_loop import LoopThread
 from celeriac.brokers._amqp_routes import Routes
 from celeriac.brokers._amqp_settings import ConnectionSettings, connection_settings
 from celeriac.brokers._amqp_topology import QueueLike, delay_seconds

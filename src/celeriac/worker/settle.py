@@ -157,7 +157,9 @@ class Settlement:
         message, signum = job.message, job.terminated
         logger.info("Task %s[%s] terminated (signal %s)", message.name, message.id, signum)
         background(
-            asyncio.to_thread(revoke_unless_done, self.app.backend, message.id, "terminated")
+            asyncio.to_thread(
+                revoke_unless_done, self.app.backend, message.id, "terminated", message
+            )
         )
         run_hooks(self.hooks, "on_revoked", message, expired=False, signum=signum)
 

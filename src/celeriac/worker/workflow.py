@@ -123,10 +123,15 @@ def fail_lost_task(
     send_errbacks(app, request, error, tb)
 
 
-def revoke_unless_done(backend: ResultBackend, task_id: str, reason: str) -> None:
-    """Record REVOKED (``reason``) unless the task already stored a result."""
+def revoke_unless_done(
+    backend: ResultBackend, task_id: str, reason: str, request: Any = None
+) -> None:
+    """Record REVOKED (``reason``) unless the task already stored a result.
+
+    ``request`` (the task's message) carries ``reply_to``, where ``rpc://`` sends it.
+    """
     if backend.get_task_meta(task_id).get("status") not in states.READY_STATES:
-        backend.mark_as_revoked(task_id, reason)
+        backend.mark_as_revoked(task_id, reason, request=request)
 
 
 def report_chord_part(app: Celery, request: Context, state: str) -> None:
