@@ -147,6 +147,14 @@ class Signal:
     send_robust = send
 
     @property
+    def has_receivers(self) -> bool:
+        """Whether anything is connected: the hot path checks this before building kwargs.
+
+        A receiver that was garbage-collected still counts until the next ``send``.
+        """
+        return bool(self._receivers)
+
+    @property
     def receivers(self) -> list[Receiver]:
         """The live receivers."""
         return [fn for _, _, ref in self._receivers if (fn := ref()) is not None]
@@ -177,7 +185,7 @@ after_task_publish = Signal("after_task_publish", {"body", "exchange", "routing_
 task_received = Signal("task_received", {"request"})
 task_prerun = Signal("task_prerun", {"task_id", "task", "args", "kwargs"})
 task_postrun = Signal("task_postrun", {"task_id", "task", "args", "kwargs", "retval", "state"})
-task_success = Signal("task_success", {"result"})
+task_success = Signal("task_success", {"result", "runtime"})
 task_retry = Signal("task_retry", {"request", "reason", "einfo"})
 task_failure = Signal(
     "task_failure", {"task_id", "exception", "args", "kwargs", "traceback", "einfo"}

@@ -141,14 +141,16 @@ def setup_logging(loglevel: str, logfile: str | None = None) -> None:
     """Configure the root logger (only the command line does this).
 
     As in Celery, if anything is connected to the ``setup_logging`` signal, it is
-    called instead and logging is left to it; ``after_setup_logger`` follows either way.
+    called instead and logging is left to it; otherwise ``after_setup_logger`` and
+    ``after_setup_task_logger`` follow.
     """
     from celeriac import signals
 
     level = loglevel.upper().replace("FATAL", "CRITICAL")
-    if signals.setup_logging.receivers:
+    number = logging.getLevelName(level)  # the signals carry the number, as Celery's do
+    if signals.setup_logging.has_receivers:
         signals.setup_logging.send(
-            sender=None, loglevel=level, logfile=logfile, format=LOG_FORMAT, colorize=False
+            sender=None, loglevel=number, logfile=logfile, format=LOG_FORMAT, colorize=False
         )
         return
     handler: dict[str, Any] = {"class": "logging.StreamHandler", "formatter": "plain"}
@@ -165,14 +167,18 @@ def setup_logging(loglevel: str, logfile: str | None = None) -> None:
             "root": {"handlers": ["default"], "level": level},
         }
     )
-    signals.after_setup_logger.send(
-        sender=None,
-        logger=logging.getLogger(),
-        loglevel=level,
-        logfile=logfile,
-        format=LOG_FORMAT,
-        colorize=False,
-    )
+    for signal, logger in (
+        (signals.after_setup_logger, logging.getLogger()),
+        (signals.after_setup_task_logger, logging.getLogger("celeriac.task")),
+    ):
+        signal.send(
+            sender=None,
+            logger=logger,
+            loglevel=number,
+            logfile=logfile,
+            format=LOG_FORMAT,
+            colorize=False,
+        )
 
 
 def child_log_file(template: str | None, nodename: str) -> Callable[[int], None] | None:

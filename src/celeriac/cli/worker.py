@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from celeriac import signals
 from celeriac._internal.daemon import (
     StartupReport,
     drop_privileges,
@@ -386,10 +387,12 @@ def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> Non
             process_init=child_log_file(logfile, nodename),
             metrics_port=options["metrics_port"],
             metrics_address=options["metrics_address"],
+            cli_options=options,
         )
         if node.metrics is not None:  # before anything starts: a taken port stops it here
             node.metrics.open()
         node.load_tasks()
+        signals.celeryd_after_setup.send(sender=node.hostname, instance=node, conf=obj.app.conf)
         obj.echo(node.banner())
         report.ok()
         asyncio.run(node.run())

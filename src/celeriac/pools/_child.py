@@ -270,6 +270,11 @@ def run_child(
     except BaseException:  # the child's outermost frame: log, then exit
         logger.exception("%s failed", name)
     finally:
+        if options.finalizer is not None:
+            try:
+                options.finalizer(code)
+            except Exception:  # exiting anyway: log it
+                logger.exception("%s: the process finalizer failed", name)
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()

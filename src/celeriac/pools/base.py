@@ -51,12 +51,16 @@ class PoolOptions:
             knows payloads, not what they mean.
         initializer: Called in each new child process with its index (1, 2, ...),
             before it runs any job (per-process log files, ``worker_process_init``).
+        finalizer: Called in a child process about to exit (it ran out of work, or is
+            retiring), with its exit code (``worker_process_shutdown``). A child that
+            is killed calls nothing.
     """
 
     max_tasks_per_child: int | None = None
     max_memory_per_child: int | None = None
     describe: Callable[[Any], str] | None = None
     initializer: Callable[[int], None] | None = None
+    finalizer: Callable[[int], None] | None = None
 
 
 class Pool(ABC):

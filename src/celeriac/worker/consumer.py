@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import serialization
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery
-from celeriac.exceptions import CeleriacError, NotRegistered, OperationalError
+from celeriac.exceptions import CeleriacError, ContentDisallowed, NotRegistered, OperationalError
 from celeriac.protocol import TaskMessage, parse_task_message
 from celeriac.worker import policy
 from celeriac.worker.hooks import Hook, run_hooks
@@ -216,12 +216,13 @@ class Consumer:
         message = delivery.message
         content_type = message.content_type or "application/data"
         if content_type not in self.accept:
-            await self._dead_letter(delivery, f"content type {content_type!r} is not accepted")
+            refused = f"content type {content_type!r} is not accepted"
+            await self._dead_letter(delivery, refused, ContentDisallowed(refused))
             return
         try:
             task_message = parse_task_message(message, self.accept)
         except CeleriacError as exc:
-            await self._dead_letter(delivery, f"invalid task message: {exc}")
+            await self._dead_letter(delivery, f"invalid task message: {exc}", exc)
             return
         name, task_id = task_message.name, task_message.id
         logger.info("Task %s[%s] received", name, task_id, extra={"task_id": task_id})
@@ -233,8 +234,10 @@ class Consumer:
                 task_id,
                 extra={"task_id": task_id},
             )
-            await asyncio.to_thread(self.app.backend.mark_as_failure, task_id, NotRegistered(name))
+            unknown = NotRegistered(name)
+            await asyncio.to_thread(self.app.backend.mark_as_failure, task_id, unknown)
             self._acks.append(delivery)
+            run_hooks(self.hooks, "on_unknown", task_message, unknown)
             return
         expired = task_message.expires is not None and task_message.expires <= self.app.now()
         if expired or task_id in self.revoked:
@@ -262,7 +265,7 @@ class Consumer:
         self._acks.append(delivery)
         run_hooks(self.hooks, "on_revoked", message, expired=expired)
 
-    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+    async def _dead_letter(self, delivery: Delivery, reason: str, exc: BaseException) -> None:
         headers = delivery.message.headers
         task_id = headers.get("id") if isinstance(headers, dict) else None
         logger.error(
@@ -273,6 +276,7 @@ class Consumer:
             reason,
         )
         await self.app.broker.adead_letter(delivery, reason)
+        run_hooks(self.hooks, "on_rejected", delivery.message, exc)
 
     # -- dispatching --------------------------------------------------------------------
 

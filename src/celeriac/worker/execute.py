@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from celeriac import _state, states
+from celeriac import _state, signals, states
 from celeriac._internal.exception_codec import exception_from_dict, exception_to_dict
 from celeriac._internal.loops import run_coroutine
 from celeriac.app.task import Context, Task
@@ -32,6 +32,7 @@ from celeriac.exceptions import (
 )
 from celeriac.protocol import TaskMessage, safe_repr
 from celeriac.result import EagerResult
+from celeriac.worker import task_signals
 from celeriac.worker.workflow import (
     record_failure,
     report_chord_part,
@@ -154,6 +155,8 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
     An ``async def`` task runs to completion on this thread's event loop.
     """
     run = TaskRun(app, task, request, store=store)
+    if signals.task_prerun.has_receivers:
+        task_signals.prerun(run)
     try:
         if run.marks_started:
             run.mark_started()
@@ -162,8 +165,12 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
             if inspect.isawaitable(retval):
                 retval = run_coroutine(retval)
     except Exception as exc:
-        return run.failed(exc)
-    return run.succeeded(retval)
+        outcome = run.failed(exc)
+    else:
+        outcome = run.succeeded(retval)
+    if signals.task_postrun.has_receivers:
+        task_signals.postrun(run, outcome)
+    return outcome
 
 
 class TaskRun:
@@ -210,6 +217,7 @@ class TaskRun:
                 reason = exc.exc if isinstance(exc.exc, BaseException) else exc
                 app.backend.mark_as_retry(task_id, reason, tb, request)
             logger.info("Task %s[%s] retry: %s", task.name, task_id, exc)
+            task_signals.retry(self, exc, tb)
             return Outcome(states.RETRY, exception=exc, traceback=tb, runtime=_since(self.started))
         if isinstance(exc, Ignore):
             return Outcome(states.IGNORED, exception=exc, runtime=_since(self.started))
@@ -217,6 +225,8 @@ class TaskRun:
             if store and not exc.requeue and (not self.ignore or task.store_errors_even_if_ignored):
                 # Never to run again: a result, not PENDING forever (as Celery 5.7 does).
                 app.backend.mark_as_failure(task_id, exc, tb, request)
+            if not exc.requeue:
+                task_signals.failure(task, request, exc, tb)
             return Outcome(
                 states.REJECTED, exception=exc, runtime=_since(self.started), requeue=exc.requeue
             )
@@ -232,6 +242,7 @@ class TaskRun:
             store_own = not self.ignore or task.store_errors_even_if_ignored
             record_failure(app, request, exc, tb, store_own=store_own)
         send_errbacks(app, request, exc, tb)
+        task_signals.failure(task, request, exc, tb)
         return Outcome(states.FAILURE, exception=exc, traceback=tb, runtime=_since(self.started))
 
     def _unstorable(self, exc: BackendError, runtime: float) -> Outcome:
@@ -248,6 +259,7 @@ class TaskRun:
                 "Task %s[%s]: could not record the failure either: %s", task.name, task_id, again
             )
         report_chord_part(app, self.request, states.FAILURE)
+        task_signals.failure(task, self.request, error)
         return Outcome(states.FAILURE, exception=error, runtime=runtime)
 
     def succeeded(self, retval: Any) -> Outcome:
@@ -262,6 +274,8 @@ class TaskRun:
                 return self._unstorable(exc, runtime)
         if self.store:
             report_chord_part(app, request, states.SUCCESS)
+        if signals.task_success.has_receivers:
+            task_signals.success(self, retval, runtime)
         logger.info(
             "Task %s[%s] succeeded in %.6fs: %s",
             task.name,
@@ -305,7 +319,11 @@ def run_task(
     request = decode_request(message, delivery_info, accept=accept, hostname=hostname)
     if isinstance(request, Outcome):
         return request
-    return trace(app, task, request)
+    try:
+        return trace(app, task, request)
+    except Exception as exc:  # recording the outcome failed: the pool reports it
+        task_signals.internal_error(task, request, exc)
+        raise
 
 
 def decode_request(

@@ -18,10 +18,11 @@ import asyncio
 import inspect
 from typing import TYPE_CHECKING, Any
 
-from celeriac import _state, states
+from celeriac import _state, signals, states
 from celeriac._internal.interrupts import CURRENT_SCOPE
 from celeriac.exceptions import TaskRevokedError
 from celeriac.protocol import TaskMessage
+from celeriac.worker import task_signals
 from celeriac.worker.execute import Outcome, TaskRun, decode_request, run_task
 
 if TYPE_CHECKING:
@@ -51,7 +52,11 @@ async def run_task_async(
     request = decode_request(message, delivery_info, accept=accept, hostname=hostname)
     if isinstance(request, Outcome):
         return request
-    return await trace_async(app, task, request)
+    try:
+        return await trace_async(app, task, request)
+    except Exception as exc:  # recording the outcome failed: the pool reports it
+        task_signals.internal_error(task, request, exc)
+        raise
 
 
 async def trace_async(
@@ -59,6 +64,17 @@ async def trace_async(
 ) -> Outcome:
     """:func:`~celeriac.worker.execute.trace` for an ``async def`` task, on this loop."""
     run = TaskRun(app, task, request, store=store)
+    if signals.task_prerun.has_receivers:
+        task_signals.prerun(run)
+    outcome = await _run(run)
+    if signals.task_postrun.has_receivers:
+        task_signals.postrun(run, outcome)
+    return outcome
+
+
+async def _run(run: TaskRun) -> Outcome:
+    """The body on this loop, and the bookkeeping around it in a thread."""
+    task, request = run.task, run.request
     scope = CURRENT_SCOPE.get()
     if scope is not None:
         scope.name = request.id

@@ -19,8 +19,9 @@ from celeriac.protocol import safe_repr
 
 if TYPE_CHECKING:
     from celeriac.events.dispatcher import EventDispatcher
-    from celeriac.protocol import TaskMessage
+    from celeriac.protocol import Message, TaskMessage
     from celeriac.worker.execute import Outcome
+    from celeriac.worker.worker import Worker
 
 __all__ = ["EventsHook", "Hook", "SignalsHook", "StatsHook", "run_hooks"]
 
@@ -43,6 +44,12 @@ class Hook:
 
     def on_revoked(self, message: TaskMessage, *, expired: bool, signum: int | None = None) -> None:
         """The task was refused (revoked, expired), or stopped while running (``signum``)."""
+
+    def on_unknown(self, message: TaskMessage, exc: BaseException) -> None:
+        """A message named a task this worker does not have (its result is FAILURE)."""
+
+    def on_rejected(self, message: Message, exc: BaseException) -> None:
+        """A message no task can use (undecodable, not a task) went to the dead letters."""
 
 
 def run_hooks(hooks: Sequence[Hook], method: str, *args: Any, **kwargs: Any) -> None:
@@ -144,20 +151,42 @@ class EventsHook(Hook):
 
 
 class SignalsHook(Hook):
-    """Sends the main-process task signals (``task_received``, ``task_revoked``)."""
+    """Sends the task signals of the worker's main process, as Celery's consumer does.
+
+    ``task_received``, ``task_unknown`` and ``task_rejected`` come from the consumer;
+    ``task_revoked`` from the task. ``request`` is the task's message (with ``id``,
+    ``name``, ``headers``...; its body is decoded where the task runs, not here).
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
 
     def on_received(self, message: TaskMessage) -> None:
         """``task_received``."""
-        if signals.task_received.receivers:
-            signals.task_received.send(sender=None, request=message)
+        if signals.task_received.has_receivers:
+            signals.task_received.send(sender=self.worker.consumer, request=message)
 
     def on_revoked(self, message: TaskMessage, *, expired: bool, signum: int | None = None) -> None:
         """``task_revoked``."""
-        if signals.task_revoked.receivers:
+        if signals.task_revoked.has_receivers:
             signals.task_revoked.send(
-                sender=message.name,
+                sender=self.worker.app.tasks.get(message.name, message.name),
                 request=message,
                 terminated=signum is not None,
                 signum=signum,
                 expired=expired,
             )
+
+    def on_unknown(self, message: TaskMessage, exc: BaseException) -> None:
+        """``task_unknown``: ``message`` is the broker's message, as in Celery."""
+        signals.task_unknown.send(
+            sender=self.worker.consumer,
+            message=message.message,
+            exc=exc,
+            name=message.name,
+            id=message.id,
+        )
+
+    def on_rejected(self, message: Message, exc: BaseException) -> None:
+        """``task_rejected``."""
+        signals.task_rejected.send(sender=self.worker.consumer, message=message, exc=exc)

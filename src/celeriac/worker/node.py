@@ -14,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from celeriac.brokers.base import Mailbox
     from celeriac.worker.worker import Worker
 
-__all__ = ["NodeServices", "init_pool_process"]
+__all__ = ["NodeServices", "init_pool_process", "install_stop_handlers", "shut_pool_process"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +38,45 @@ EVENT_FLUSH_INTERVAL = 0.1
 MINGLE_TIMEOUT = 1.0
 
 
-def init_pool_process(process_init: Callable[[int], None] | None, index: int) -> None:
+def init_pool_process(
+    process_init: Callable[[int], None] | None, hostname: str, index: int
+) -> None:
     """Run in each new pool child: the command line's set-up, then ``worker_process_init``."""
     if process_init is not None:
         process_init(index)
-    signals.worker_process_init.send(sender=None)
+    signals.worker_process_init.send(sender=hostname)
+
+
+def shut_pool_process(hostname: str, exitcode: int) -> None:
+    """Run in a pool child about to exit: ``worker_process_shutdown``."""
+    signals.worker_process_shutdown.send(sender=hostname, pid=os.getpid(), exitcode=exitcode)
+
+
+def install_stop_handlers(worker: Worker) -> None:
+    """SIGTERM and SIGINT stop warm (a second one cold), SIGQUIT cold, as in Celery.
+
+    Each also sends ``worker_shutting_down``. Only the main thread can have handlers:
+    a worker embedded in another program (or a test's thread) is stopped by calling
+    ``request_stop``, and that program handles signals.
+    """
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        try:
+            loop.add_signal_handler(signum, _on_stop_signal, worker, signum.name)
+        except (RuntimeError, ValueError):
+            # Not the main thread. Asked, not checked with threading: eventlet's patched
+            # threading does not recognise the main thread.
+            return
+
+
+def _on_stop_signal(worker: Worker, name: str) -> None:
+    worker.request_stop(cold=name == "SIGQUIT")
+    signals.worker_shutting_down.send(
+        sender=worker.hostname,
+        sig=name,
+        how="Cold" if worker.is_cold else "Warm",
+        exitcode=0 if name == "SIGTERM" else 1,  # Celery's EX_OK / EX_FAILURE
+    )
 
 
 class NodeServices:
@@ -99,6 +135,8 @@ class NodeServices:
             await loop.listen()
             self._tasks.append(asyncio.ensure_future(loop.run()))
         if self.events is not None:
+            if signals.heartbeat_sent.has_receivers:  # as Celery's, with worker-online too
+                signals.heartbeat_sent.send(sender=self)
             self.send_worker_event("worker-online")
             self._tasks.append(asyncio.ensure_future(self._flush_events()))
             if self.heartbeat_interval:
@@ -173,6 +211,8 @@ class NodeServices:
         assert self.heartbeat_interval
         while True:
             await asyncio.sleep(self.heartbeat_interval)
+            if signals.heartbeat_sent.has_receivers:
+                signals.heartbeat_sent.send(sender=self)
             self.send_worker_event("worker-heartbeat")
 
     async def _flush_events(self) -> None:

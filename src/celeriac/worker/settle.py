@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import states
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
-from celeriac.exceptions import OperationalError, TimeLimitExceeded, WorkerLostError
+from celeriac.exceptions import (
+    DecodeError,
+    OperationalError,
+    TimeLimitExceeded,
+    WorkerLostError,
+)
 from celeriac.worker import policy
 from celeriac.worker.execute import INVALID, Outcome
 from celeriac.worker.hooks import Hook, run_hooks
@@ -78,7 +83,8 @@ class Settlement:
         hooks: The consumer's hooks.
         acks: The consumer's batch of deliveries to ack; settled ones are appended.
         hard_limit: The hard time limit a message ran with (for the log line).
-        dead_letter: Moves an unacked delivery to the dead-letter queue, with a reason.
+        dead_letter: Moves an unacked delivery to the dead-letter queue, with a reason
+            and the error (which the hooks' ``on_rejected`` gets).
     """
 
     def __init__(
@@ -90,7 +96,7 @@ class Settlement:
         hooks: Sequence[Hook],
         acks: list[Delivery],
         hard_limit: Callable[[TaskMessage], float | None],
-        dead_letter: Callable[[Delivery, str], Awaitable[None]],
+        dead_letter: Callable[[Delivery, str, BaseException], Awaitable[None]],
     ) -> None:
         self.app = app
         self.hostname = hostname
@@ -116,7 +122,8 @@ class Settlement:
                 )
         if outcome is not None and outcome.state == INVALID:
             reason = f"cannot decode body: {outcome.exception}"
-            background(self._dead_letter_copy(job, reason))
+            error = outcome.exception or DecodeError(reason)
+            background(self._dead_letter_copy(job, reason, error))
         elif not job.acked:
             job.acked = True
             if outcome is not None and outcome.state == states.REJECTED:
@@ -202,7 +209,7 @@ class Settlement:
         )
         return True
 
-    async def _dead_letter_copy(self, job: Job, reason: str) -> None:
+    async def _dead_letter_copy(self, job: Job, reason: str, exc: BaseException) -> None:
         if job.acked:  # already acked early: keep a copy, lose nothing
             logger.error(
                 "Task %s[%s]: %s; copy kept in %r",
@@ -214,6 +221,7 @@ class Settlement:
             await self.app.broker.apublish(
                 dead_letter_copy(job.delivery, reason), routing_key=DEAD_LETTER_QUEUE
             )
+            run_hooks(self.hooks, "on_rejected", job.delivery.message, exc)
         else:
             job.acked = True
-            await self.dead_letter(job.delivery, reason)
+            await self.dead_letter(job.delivery, reason, exc)

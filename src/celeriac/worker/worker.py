@@ -12,11 +12,11 @@ import asyncio
 import functools
 import logging
 import os
-import signal
 import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from celeriac import signals
 from celeriac._internal.daemon import node_format
 from celeriac._internal.naming import default_nodename, mask_url
 from celeriac.app.config import environment_variable
@@ -33,7 +33,12 @@ from celeriac.worker.execute_async import run_task_async
 from celeriac.worker.gossip import Gossip
 from celeriac.worker.hooks import EventsHook, Hook, SignalsHook, StatsHook
 from celeriac.worker.metrics import WorkerMetrics
-from celeriac.worker.node import NodeServices, init_pool_process
+from celeriac.worker.node import (
+    NodeServices,
+    init_pool_process,
+    install_stop_handlers,
+    shut_pool_process,
+)
 from celeriac.worker.revokes import Revocations
 from celeriac.worker.state_db import StateDB
 
@@ -83,6 +88,9 @@ class Worker:
         process_init: Called in each new pool child process with its index.
         metrics_port: Serve Prometheus metrics on this port (``--metrics-port``,
             ``worker_metrics_port``), on ``metrics_address`` (``worker_metrics_address``).
+        cli_options: The ``celeriac worker`` command line's options: this worker is then
+            that program's, and sends them with ``celeryd_init`` before it reads its
+            settings (a receiver may still change them).
     """
 
     def __init__(
@@ -115,9 +123,14 @@ class Worker:
         process_init: Callable[[int], None] | None = None,
         metrics_port: int | None = None,
         metrics_address: str | None = None,
+        cli_options: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.hostname = default_nodename(hostname)
+        if cli_options is not None:
+            signals.celeryd_init.send(
+                sender=self.hostname, instance=self, conf=app.conf, options=cli_options
+            )
         conf = app.conf
         self.pool_name = pool or conf.worker_pool
         custom = environment_variable("CELERIAC_CUSTOM_WORKER_POOL") or environment_variable(
@@ -145,7 +158,8 @@ class Worker:
         self.with_gossip = gossip
         self.gossip: Gossip | None = None
         self.pool_options = PoolOptions(
-            initializer=functools.partial(init_pool_process, process_init),
+            initializer=functools.partial(init_pool_process, process_init, self.hostname),
+            finalizer=functools.partial(shut_pool_process, self.hostname),
             describe=describe_job,
             max_tasks_per_child=max_tasks_per_child or conf.worker_max_tasks_per_child,
             max_memory_per_child=max_memory_per_child or conf.worker_max_memory_per_child,
@@ -175,6 +189,7 @@ class Worker:
         self._stop_requested = 0
         self._stopped = asyncio.Event()
         self.metrics = WorkerMetrics.configure(self, metrics_port, metrics_address)
+        signals.worker_init.send(sender=self)
 
     def _select_queues(self, names: Sequence[str], exclude: Sequence[str]) -> list[Queue]:
         router = self.app.router
@@ -222,7 +237,7 @@ class Worker:
 
     def _hooks(self) -> list[Hook]:
         """What the consumer calls around each task, in this order."""
-        hooks: list[Hook] = [self.stats, SignalsHook()]
+        hooks: list[Hook] = [self.stats, SignalsHook(self)]
         if self.metrics is not None:
             hooks.append(self.metrics.hook)
         if self.services.events is not None:
@@ -253,6 +268,8 @@ class Worker:
             self.clock = max(self.clock, clock)
         pool = self.pool = self._make_pool()
         pool.start()
+        if pool.is_inline:  # tasks run in this process: it is the pool process (Celery's solo)
+            signals.worker_process_init.send(sender=self.hostname)
         self.started_at = time.monotonic()
         self.services.open()
         if self.mingle:
@@ -283,10 +300,11 @@ class Worker:
             self.consumer.max_concurrency = self.autoscale[0]
             hooks.append(self.autoscaler)
             self.services.watch(self.autoscaler.run())
-        self._install_signal_handlers()
+        install_stop_handlers(self)
         await self.services.start()
         if self.beat is not None:  # after the pool: no child forks while beat's thread runs
             self.beat.start()
+        signals.worker_ready.send(sender=self.consumer)
         logger.info("%s ready.", self.hostname)
         if on_started is not None:
             on_started()
@@ -327,18 +345,6 @@ class Worker:
         return self.clock
 
     # -- stop -------------------------------------------------------------------------
-
-    def _install_signal_handlers(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            loop.add_signal_handler(signal.SIGINT, self.request_stop)
-        except (RuntimeError, ValueError):
-            # Not the main thread (a worker embedded in another program, which handles
-            # signals). Asked, not checked with threading: eventlet's patched threading
-            # does not recognise the main thread.
-            return
-        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
-        loop.add_signal_handler(signal.SIGQUIT, self.request_stop, True)
 
     def request_stop(self, cold: bool = False) -> None:
         """Ask for a warm shutdown; a second request (or ``cold``) makes it cold."""
@@ -384,4 +390,5 @@ class Worker:
             self.state_db.close()
         await self.app.broker.aclose()
         self.app.close()
+        signals.worker_shutdown.send(sender=self)
         logger.info("%s stopped.", self.hostname)

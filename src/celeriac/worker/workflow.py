@@ -16,6 +16,7 @@ from celeriac._internal.loops import run_coroutine
 from celeriac.app.task import Context
 from celeriac.canvas import Signature
 from celeriac.exceptions import CeleriacError, ChordError
+from celeriac.worker import task_signals
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -121,6 +122,9 @@ def fail_lost_task(
     tb = f"{type(error).__name__}: {error}"
     record_failure(app, request, error, tb, store_own=True)
     send_errbacks(app, request, error, tb)
+    task = app.tasks.get(message.name)
+    if task is not None:  # in this process, as Celery's worker sends it for a lost job
+        task_signals.failure(task, request, error, tb)
 
 
 def revoke_unless_done(
