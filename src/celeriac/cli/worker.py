@@ -355,11 +355,12 @@ def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> Non
     nodename = default_nodename(options["hostname"])
     logfile, pidfile = options["logfile"], options["pidfile"]
     with pidlock(node_format(pidfile, nodename)) if pidfile else contextlib.nullcontext():
+        app = obj.app  # first, as Celery: its module's logging receivers then take part
         setup_logging(
             options["loglevel"], node_format(logfile, nodename, index=0) if logfile else None
         )
         node = Worker(
-            obj.app,
+            app,
             hostname=options["hostname"],
             queues=options["queues"],
             exclude_queues=options["exclude_queues"],
@@ -392,7 +393,7 @@ def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> Non
         if node.metrics is not None:  # before anything starts: a taken port stops it here
             node.metrics.open()
         node.load_tasks()
-        signals.celeryd_after_setup.send(sender=node.hostname, instance=node, conf=obj.app.conf)
+        signals.celeryd_after_setup.send(sender=node.hostname, instance=node, conf=app.conf)
         obj.echo(node.banner())
         report.ok()
         asyncio.run(node.run())
