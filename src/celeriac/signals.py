@@ -61,6 +61,10 @@ class Signal:
         self.providing_args = set(providing_args or ())
         self._receivers: list[tuple[Any, Any, Callable[[], Receiver | None]]] = []
         self._lock = threading.Lock()
+        #: Whether anything is connected (a receiver since garbage-collected counts until
+        #: the next ``send``). A plain attribute: the worker reads it for each task
+        #: before it builds a signal's arguments.
+        self.has_receivers = False
 
     def __repr__(self) -> str:
         return f"<Signal: {self.name}>"
@@ -107,6 +111,7 @@ class Signal:
             with self._lock:
                 if all(existing != key for existing, _, _ in self._receivers):
                     self._receivers.append((key, sender, ref))
+                    self.has_receivers = True
             return fn
 
         return register(receiver) if receiver is not None else register
@@ -119,6 +124,7 @@ class Signal:
         with self._lock:
             before = len(self._receivers)
             self._receivers = [r for r in self._receivers if r[0] != key]
+            self.has_receivers = bool(self._receivers)
             return len(self._receivers) != before
 
     def send(self, sender: Any, **named: Any) -> list[tuple[Receiver, Any]]:
@@ -142,17 +148,10 @@ class Signal:
         if dead:
             with self._lock:
                 self._receivers = [r for r in self._receivers if r[2]() is not None]
+                self.has_receivers = bool(self._receivers)
         return responses
 
     send_robust = send
-
-    @property
-    def has_receivers(self) -> bool:
-        """Whether anything is connected: the hot path checks this before building kwargs.
-
-        A receiver that was garbage-collected still counts until the next ``send``.
-        """
-        return bool(self._receivers)
 
     @property
     def receivers(self) -> list[Receiver]:

@@ -135,3 +135,35 @@ def test_every_celery_signal_name_exists() -> None:
         "worker_before_create_process",
     }
     assert missing <= allowed, missing
+
+
+def test_has_receivers_follows_connect_disconnect_and_collection() -> None:
+    sig = Signal("demo")
+    assert sig.has_receivers is False
+
+    def receiver(**_: Any) -> None:
+        return None
+
+    sig.connect(receiver)
+    assert sig.has_receivers is True
+    sig.disconnect(receiver)
+    assert sig.has_receivers is False
+    sig.connect(receiver)
+    del receiver
+    gc.collect()
+    sig.send(sender=None)  # a send drops the receivers that are gone
+    assert sig.has_receivers is False
+
+
+def test_einfo_has_billiards_attributes() -> None:
+    from celeriac._internal.einfo import ExceptionInfo
+
+    try:
+        raise ValueError("bad")
+    except ValueError as exc:
+        einfo = ExceptionInfo(exc)
+    assert einfo.type is ValueError and isinstance(einfo.exception, ValueError)
+    assert einfo.tb is einfo.exception.__traceback__ and einfo.exc_info[0] is ValueError
+    assert str(einfo) == einfo.traceback and "ValueError: bad" in einfo.traceback
+    assert repr(einfo) == "<ExceptionInfo: ValueError('bad')>"
+    assert not einfo.internal

@@ -140,7 +140,7 @@ def publish_task(
         "chord": chord_body,
     }
     body = (args, kwargs, embed)
-    if signals.before_task_publish.receivers:
+    if signals.before_task_publish.has_receivers:
         signals.before_task_publish.send(
             sender=name,
             body=body,
@@ -162,7 +162,7 @@ def publish_task(
             exchange=route.exchange,
             routing_key=route.routing_key,
         )
-    if signals.after_task_publish.receivers:
+    if signals.after_task_publish.has_receivers:
         signals.after_task_publish.send(
             sender=name,
             body=body,
