@@ -135,8 +135,8 @@ class NodeServices:
             await loop.listen()
             self._tasks.append(asyncio.ensure_future(loop.run()))
         if self.events is not None:
-            if signals.heartbeat_sent.has_receivers:  # as Celery's, with worker-online too
-                signals.heartbeat_sent.send(sender=self)
+            if self.heartbeat_interval and signals.heartbeat_sent.has_receivers:
+                signals.heartbeat_sent.send(sender=self)  # Celery's heart: with worker-online too
             self.send_worker_event("worker-online")
             self._tasks.append(asyncio.ensure_future(self._flush_events()))
             if self.heartbeat_interval:

@@ -68,6 +68,13 @@ def test_heartbeat_sent_with_each_heartbeat(log: Log, app: Celery) -> None:
         assert wait_until(lambda: len(log.all("heartbeat_sent")) >= 3)
 
 
+def test_no_heartbeat_sent_without_heartbeats(log: Log, app: Celery) -> None:
+    with start_worker(app, pool="solo", heartbeat_interval=None):  # --without-heartbeat
+        log.one("worker_ready")
+    log.one("worker_shutdown")
+    assert not log.all("heartbeat_sent")
+
+
 def test_prefork_children_send_process_init_and_shutdown(
     log: Log, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
