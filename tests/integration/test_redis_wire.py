@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 import uuid
@@ -178,11 +179,17 @@ def test_celery_reads_celeriac_results(redis_url: str) -> None:
     backend.mark_as_done(done, {"sum": 4})
     backend.mark_as_failure(failed, KeyError("nope"), "Traceback ...")
     peer = _peer(redis_url)
-    assert peer.AsyncResult(done).get(timeout=5) == {"sum": 4}
-    with pytest.raises(KeyError, match="nope"):
-        peer.AsyncResult(failed).get(timeout=5)
-    assert peer.AsyncResult(failed).traceback == "Traceback ..."
-    backend.close()
+    try:
+        assert peer.AsyncResult(done).get(timeout=5) == {"sum": 4}
+        with pytest.raises(KeyError, match="nope"):
+            peer.AsyncResult(failed).get(timeout=5)
+        assert peer.AsyncResult(failed).traceback == "Traceback ..."
+    finally:
+        # A Celery AsyncResult unsubscribes when it is collected, on a connection of its
+        # own; the one the raised error keeps alive must go while the peer's pool does.
+        gc.collect()
+        peer.backend.client.connection_pool.disconnect()
+        backend.close()
 
 
 def test_celeriac_reads_celery_results_and_never_overwrites_them(redis_url: str) -> None:
