@@ -23,6 +23,7 @@ pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).parent
 HOSTNAME = "signals@e2e"
+TASK_SIGNALS = ("task_prerun", "task_success", "task_postrun")
 
 
 @pytest.fixture
@@ -150,3 +151,29 @@ def test_logging_signals_and_a_cold_stop(
         "exitcode": 1,
     }
     assert one(log_path, "worker_shutdown")["pid"] == root["pid"]
+
+
+@pytest.mark.parametrize("pool", ["gevent", "eventlet"])
+def test_task_signals_in_a_greenlet_pool(
+    log_path: Path, proj: ModuleType, start_worker: Any, pool: str
+) -> None:
+    worker = start_worker(
+        "-P",
+        pool,
+        app="proj.signaltasks",
+        env={"SIGNAL_LOG": str(log_path), "SIGNAL_LOG_SKIP": "setup_logging"},
+    )
+    assert proj.add.delay(2, 3).get(timeout=20) == 5
+    assert wait_until(lambda: bool(lines(log_path, "task_postrun")))
+    worker.stop(signal.SIGTERM)
+
+    main_pid = one(log_path, "worker_init")["pid"]
+    prerun, success, postrun = (one(log_path, name) for name in TASK_SIGNALS)
+    for line in (prerun, success, postrun):
+        assert line["sender"]["name"] == "proj.tasks.add"
+        assert line["pid"] == main_pid  # greenlets run in the worker's own process
+    assert set(prerun["kwargs"]) == {"task_id", "task", "args", "kwargs"}
+    assert kinds(success) == {"result": "int", "runtime": "float"}
+    assert postrun["kwargs"]["retval"]["value"] == 5
+    assert postrun["kwargs"]["state"]["value"] == "SUCCESS"
+    assert not lines(log_path, "worker_process_init")  # as Celery's greenlet pools
