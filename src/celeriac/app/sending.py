@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from celeriac import _state, signals
+from celeriac.brokers.base import Outgoing
 from celeriac.canvas import Signature, maybe_signature
 from celeriac.protocol import build_task_message
 
@@ -16,9 +19,88 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.app.task import Context, Task
 
-__all__ = ["publish_task", "republish_for_retry"]
+__all__ = ["publish_task", "publishing_batch", "republish_for_retry"]
 
 logger = logging.getLogger(__name__)
+
+#: Messages sent per ``publish_many`` call while a batch is open: one round trip each.
+BATCH_SIZE = 500
+
+
+class _Batch:
+    """Messages built inside :func:`publishing_batch`, waiting to be sent together."""
+
+    __slots__ = ("app", "items", "sent")
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self.items: list[Outgoing] = []
+        # (task name, body, queue) of each item, for task-sent and after_task_publish
+        self.sent: list[tuple[str, Any, str]] = []
+
+    def add(self, item: Outgoing, name: str, body: Any, queue: str) -> None:
+        self.items.append(item)
+        self.sent.append((name, body, queue))
+        if len(self.items) >= BATCH_SIZE:
+            self.flush()
+
+    def flush(self) -> None:
+        items, sent = self.items, self.sent
+        self.items, self.sent = [], []
+        if items:
+            self.app.broker.publish_many(items)
+        for item, (name, body, queue) in zip(items, sent, strict=True):
+            _after_publish(self.app, name, body, item, queue)
+
+
+# The batch open in this thread or asyncio task, if any (see publishing_batch).
+_open_batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
+    "celeriac_publish_batch", default=None
+)
+
+
+@contextlib.contextmanager
+def publishing_batch(app: Celery) -> Iterator[None]:
+    """Send the task messages published inside the block together, when it ends.
+
+    ``group.apply_async`` (and so a chord's header) uses it: the messages go out through
+    ``broker.publish_many``, :data:`BATCH_SIZE` at a time, in the order they were built,
+    instead of one round trip each. If the block raises, what it built is not sent. A
+    batch opened inside another one for the same app joins it.
+    """
+    outer = _open_batch.get()
+    if outer is not None and outer.app is app:
+        yield
+        return
+    batch = _Batch(app)
+    token = _open_batch.set(batch)
+    try:
+        yield
+    finally:
+        _open_batch.reset(token)
+    batch.flush()
+
+
+def _after_publish(app: Celery, name: str, body: Any, item: Outgoing, queue: str) -> None:
+    """What follows a publish: the ``task-sent`` event (if enabled) and the signal."""
+    if app.conf.task_send_sent_event:
+        from celeriac.events.sent import send_task_sent
+
+        send_task_sent(
+            app.broker,
+            item.message.headers,
+            queue=queue,
+            exchange=item.exchange,
+            routing_key=item.routing_key,
+        )
+    if signals.after_task_publish.has_receivers:
+        signals.after_task_publish.send(
+            sender=name,
+            body=body,
+            headers=item.message.headers,
+            exchange=item.exchange,
+            routing_key=item.routing_key,
+        )
 
 
 def _as_datetime(app: Celery, value: Any, now: dt.datetime) -> dt.datetime | None:
@@ -151,25 +233,13 @@ def publish_task(
             declare=[],
             retry_policy=None,
         )
-    app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
-    if conf.task_send_sent_event:
-        from celeriac.events.sent import send_task_sent
-
-        send_task_sent(
-            app.broker,
-            message.headers,
-            queue=route.queue,
-            exchange=route.exchange,
-            routing_key=route.routing_key,
-        )
-    if signals.after_task_publish.has_receivers:
-        signals.after_task_publish.send(
-            sender=name,
-            body=body,
-            headers=message.headers,
-            exchange=route.exchange,
-            routing_key=route.routing_key,
-        )
+    item = Outgoing(message, route.routing_key, route.exchange, due)
+    batch = _open_batch.get()
+    if batch is not None and batch.app is app:
+        batch.add(item, name, body, route.queue)
+    else:
+        app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
+        _after_publish(app, name, body, item, route.queue)
     if parent is not None and add_to_parent:
         parent.children.append([[task_id, None], None])
     return task_id

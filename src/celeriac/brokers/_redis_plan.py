@@ -35,6 +35,9 @@ __all__ = ["Plan", "RetryPolicy", "parse_options"]
 logger = logging.getLogger(__name__)
 
 Call = tuple[str, list[str], list[Any]]
+#: (destination queues, message, its envelope, eta) of one message to publish.
+Outgoing = tuple[Sequence[str], Message, str, float | None]
+_PER_CALL = 500  # envelopes per publish script call (Lua's unpack has a stack limit)
 _STRATEGIES = ("round_robin", "sorted", "priority")
 _NO_CEILING = "1e300"
 
@@ -153,20 +156,38 @@ class Plan:
         hold: bool = True,
     ) -> list[Call]:
         """The script calls that publish ``payload`` to ``queues`` (held until ``eta``)."""
-        bucket = self.keys.bucket(message.priority)
-        if hold and eta is not None and eta > time.time():
-            return [
-                (
-                    "eta",
-                    [self.keys.eta(queue), self.keys.eta_index, self.keys.wake(queue)],
-                    [repr(eta), f"{bucket}:{payload}", queue],
-                )
-                for queue in queues
-            ]
-        keys: list[str] = []
-        for queue in queues:
-            keys += [self.keys.list_key(queue, bucket), self.keys.wake(queue)]
-        return [("publish", keys, [payload])]
+        return self.publish_many([(queues, message, payload, eta)], hold=hold)
+
+    def publish_many(self, items: Sequence[Outgoing], *, hold: bool = True) -> list[Call]:
+        """The script calls that publish several (queues, message, payload, eta), in order.
+
+        Consecutive messages bound for the same lists share one call.
+        """
+        calls: list[Call] = []
+        now = time.time()
+        shared: list[str] | None = None
+        for queues, message, payload, eta in items:
+            bucket = self.keys.bucket(message.priority)
+            if hold and eta is not None and eta > now:
+                calls += [
+                    (
+                        "eta",
+                        [self.keys.eta(queue), self.keys.eta_index, self.keys.wake(queue)],
+                        [repr(eta), f"{bucket}:{payload}", queue],
+                    )
+                    for queue in queues
+                ]
+                shared = None
+                continue
+            keys: list[str] = []
+            for queue in queues:
+                keys += [self.keys.list_key(queue, bucket), self.keys.wake(queue)]
+            if keys == shared and len(calls[-1][2]) < _PER_CALL:
+                calls[-1][2].append(payload)
+            else:
+                calls.append(("publish", keys, [payload]))
+                shared = keys
+        return calls
 
     # -- taking ----------------------------------------------------------------------
 

@@ -32,14 +32,17 @@ local function wake(key)
 end
 """
 
-#: Append one envelope to each destination list, waking their consumers.
-#: KEYS: list_1, wake_1, list_2, wake_2, ...; ARGV[1]: the envelope.
+#: Append envelopes (in order) to each destination list, waking their consumers.
+#: The wake-up token goes first: a consumer blocked on both the wake-up key and the list
+#: is served the token, and takes the messages with TAKE (atomically leased), rather than
+#: popping one itself.
+#: KEYS: list_1, wake_1, list_2, wake_2, ...; ARGV: the envelopes (at most a few hundred).
 PUBLISH = (
     _WAKE
     + """
 for i = 1, #KEYS, 2 do
-    redis.call('LPUSH', KEYS[i], ARGV[1])
     wake(KEYS[i + 1])
+    redis.call('LPUSH', KEYS[i], unpack(ARGV))
 end
 return 1
 """

@@ -32,6 +32,7 @@ __all__ = [
     "Delivery",
     "EventChannel",
     "Mailbox",
+    "Outgoing",
     "dead_letter_copy",
 ]
 
@@ -74,6 +75,23 @@ class Delivery:
             "priority": self.message.priority,
             "redelivered": self.redelivered,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One message for :meth:`Broker.publish_many`, with :meth:`Broker.publish`'s arguments.
+
+    Attributes:
+        message: What to send.
+        routing_key: The routing key (the queue name for the default exchange).
+        exchange: The exchange; ``""`` means "the queue named ``routing_key``".
+        eta: A unix time before which the message must not be delivered.
+    """
+
+    message: Message
+    routing_key: str
+    exchange: str = ""
+    eta: float | None = None
 
 
 def dead_letter_copy(delivery: Delivery, reason: str) -> Message:
@@ -215,6 +233,18 @@ class Broker(ABC):
             routing_key: The routing key (the queue name for the default exchange).
             eta: A unix time before which the message must not be delivered.
         """
+
+    def publish_many(self, items: Sequence[Outgoing]) -> None:
+        """Send several messages, in order, in as few round trips as the engine can.
+
+        What :meth:`publish` does for each item; the default calls it for each. The batch
+        is not atomic unless the engine says so: when this raises, the items before the
+        failing one may have been sent.
+        """
+        for item in items:
+            self.publish(
+                item.message, exchange=item.exchange, routing_key=item.routing_key, eta=item.eta
+            )
 
     @abstractmethod
     def get(self, queues: Sequence[str], timeout: float | None = None) -> Delivery | None:

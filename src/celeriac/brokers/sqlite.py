@@ -47,7 +47,7 @@ from celeriac._internal.transport_options import float_option
 from celeriac.brokers import _sqlite_queries as q
 from celeriac.brokers._sqlite_events import SQLiteEventChannel
 from celeriac.brokers._sqlite_mailbox import SQLiteMailbox
-from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Delivery, Outgoing
 from celeriac.exceptions import BrokerError, OperationalError
 from celeriac.protocol import Message
 
@@ -181,6 +181,17 @@ class SQLiteBroker(Broker):
         row = q.message_row(message, exchange, routing_key, eta, time.time())
         with self._translate_errors():
             self._connection().execute(q.INSERT, row)
+
+    def publish_many(self, items: Sequence[Outgoing]) -> None:
+        """Append several messages in one transaction: all of them are sent, or none."""
+        now = time.time()
+        rows = [
+            q.message_row(item.message, item.exchange, item.routing_key, item.eta, now)
+            for item in items
+        ]
+        if rows:
+            with self._translate_errors(), db.immediate(self._connection()) as conn:
+                conn.executemany(q.INSERT, rows)
 
     def get(self, queues: Sequence[str], timeout: float | None = None) -> Delivery | None:
         """Lease the best ready message of ``queues``, waiting up to ``timeout`` seconds.

@@ -83,7 +83,8 @@ class group(Signature[list[Any]]):
         kwargs: dict[str, Any] | None = None,
         **options: Any,
     ) -> GroupResult:
-        """Send every member (partial arguments prepended to each)."""
+        """Send every member (partial arguments prepended to each), in batches."""
+        from celeriac.app.sending import publishing_batch
         from celeriac.result import GroupResult
 
         options = {**self.options, **options}
@@ -91,11 +92,12 @@ class group(Signature[list[Any]]):
         partial = [*self.args, *(args or ())]
         chord_body = options.pop("chord", None)
         results: list[Any] = []
-        for index, member in enumerate(self.tasks):
-            opts = {**options, "group_id": group_id, "group_index": index}
-            if chord_body is not None:
-                opts["chord"] = chord_body
-            results.append(member.clone(partial, kwargs).apply_async(**opts))
+        with publishing_batch(self.app):
+            for index, member in enumerate(self.tasks):
+                opts = {**options, "group_id": group_id, "group_index": index}
+                if chord_body is not None:
+                    opts["chord"] = chord_body
+                results.append(member.clone(partial, kwargs).apply_async(**opts))
         result = GroupResult(group_id, results, app=self.app)
         running = _state.current_task_and_request()
         if running is not None and options.get("add_to_parent", True):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker
+from celeriac.brokers.base import DEAD_LETTER_QUEUE, Broker, Outgoing
 from celeriac.protocol import Message
 from celeriac.testing._broker_async_suite import AsyncFaceChecks
 from celeriac.testing._broker_support import (
@@ -70,6 +70,21 @@ class BrokerConformance(AsyncFaceChecks):
         broker.publish(message(1), routing_key=other)
         broker.publish(message(2, priority=7), routing_key=other)
         assert numbers(take_all(broker, [other, queue])) == [2, 0, 1]
+
+    def test_publish_many_sends_each_message_in_order(self, broker: Broker, queue: str) -> None:
+        other = queue + ".b"
+        items = [
+            Outgoing(message(n), routing_key=other if 300 <= n < 550 else queue) for n in range(600)
+        ]
+        items.append(Outgoing(message(600), routing_key=queue, eta=time.time() + 3600))
+        items.append(Outgoing(message(601), routing_key=queue, exchange="tasks"))
+        broker.publish_many(items)
+        broker.publish_many([])
+        assert broker.size(other) == 250
+        taken = take_all(broker, [queue])
+        assert numbers(taken) == [*range(300), *range(550, 600), 601]
+        assert (taken[0].exchange, taken[-1].exchange) == ("", "tasks")
+        assert numbers(take_all(broker, [other])) == list(range(300, 550))
 
     def test_get_timeout_returns_none_and_not_early(self, broker: Broker, queue: str) -> None:
         assert broker.get([queue], timeout=0) is None
