@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 Call = tuple[str, list[str], list[Any]]
 #: (destination queues, message, its envelope, eta) of one message to publish.
 Outgoing = tuple[Sequence[str], Message, str, float | None]
+#: A message a blocking pop took off a list: (list key, envelope).
+Popped = tuple[str, bytes]
 _PER_CALL = 500  # envelopes per publish script call (Lua's unpack has a stack limit)
 _STRATEGIES = ("round_robin", "sorted", "priority")
 _NO_CEILING = "1e300"
@@ -172,7 +174,12 @@ class Plan:
                 calls += [
                     (
                         "eta",
-                        [self.keys.eta(queue), self.keys.eta_index, self.keys.wake(queue)],
+                        [
+                            self.keys.eta(queue),
+                            self.keys.eta_index,
+                            self.keys.wake(queue),
+                            self.keys.eta_wake,
+                        ],
                         [repr(eta), f"{bucket}:{payload}", queue],
                     )
                     for queue in queues
@@ -209,14 +216,52 @@ class Plan:
                 order.remove(served)
                 order.append(served)
 
-    def take(self, queues: Sequence[str], limit: int) -> tuple[list[str], list[Any], Any]:
-        """Keys and arguments of a take of up to ``limit`` messages from ``queues``."""
+    def take(
+        self, queues: Sequence[str], limit: int, adopted: Popped | None = None
+    ) -> tuple[list[str], list[Any], Any]:
+        """Keys and arguments of a take of up to ``limit`` messages from ``queues``.
+
+        ``adopted`` is a message a blocking pop took from one of their lists: the take
+        records it first (see :meth:`popped`).
+        """
         layout = self.keys.consume_order(self._ordered(queues))
-        keys = [self.keys.unacked, self.keys.unacked_index, self.keys.eta_index]
-        keys += [self.keys.list_key(queue, bucket) for queue, bucket in layout]
+        lists = [self.keys.list_key(queue, bucket) for queue, bucket in layout]
+        keys = [self.keys.unacked, self.keys.unacked_index, self.keys.eta_index, *lists]
+        position, payload = 0, b""
+        if adopted is not None:
+            position, payload = lists.index(adopted[0]) + 1, adopted[1]
         args: list[Any] = [repr(time.time()), max(limit, 1), uuid.uuid4().hex]
-        args += [self.keys.prefix, self.keys.sep, *(queue for queue, _ in layout)]
+        args += [self.keys.prefix, self.keys.sep, position, payload]
+        args += [queue for queue, _ in layout]
         return keys, args, (list(queues), layout)
+
+    def block_keys(self, queues: Sequence[str]) -> list[str]:
+        """What an idle consumer of ``queues`` blocks on: wake-up keys first, then lists.
+
+        The wake-up keys are the queues' and the one an eta publish pushes to.
+
+        ``BRPOP`` serves the first non-empty key in this order, and a celeriac publisher
+        pushes the token before the message, so messages from celeriac clients are left
+        for the (atomic) take; the lists catch what Celery clients push without a token.
+        """
+        ordered = self._ordered(queues)
+        keys = [self.keys.wake(queue) for queue in ordered] + [self.keys.eta_wake]
+        return keys + [
+            self.keys.list_key(q, bucket) for q, bucket in self.keys.consume_order(ordered)
+        ]
+
+    def popped(self, reply: Any, queues: Sequence[str]) -> Popped | None:
+        """The message a ``BRPOP`` reply holds (list key, envelope); ``None`` for a token.
+
+        Anything popped from a key that is not one of the lists of ``queues`` (a wake-up
+        key, the consumer's own unblock key) is a token.
+        """
+        key = reply[0].decode() if isinstance(reply[0], bytes) else str(reply[0])
+        ordered = self.keys.consume_order(list(dict.fromkeys(queues)))
+        if key not in {self.keys.list_key(queue, bucket) for queue, bucket in ordered}:
+            return None
+        payload = reply[1] if isinstance(reply[1], bytes) else str(reply[1]).encode()
+        return key, payload
 
     def taken(self, reply: Any, layout: Any) -> tuple[list[Delivery], float | None, bool]:
         """Deliveries of a take, when to look again (unix time), and whether leases expired."""

@@ -10,7 +10,9 @@ Key layout (every key carries the ``global_keyprefix``, written ``P`` here):
   ``P_celeriac.eta.<queue>`` (sorted set: ``"<bucket>:<envelope>"`` scored by eta): the
   countdown/ETA messages held broker-side until due.
 * ``P_celeriac.wake.<queue>`` (list of at most one token): pushed by celeriac publishers
-  so an idle celeriac consumer blocked in ``BRPOP`` on it wakes at once.
+  so an idle celeriac consumer blocked in ``BRPOP`` on it (and on the lists) wakes at
+  once and takes the message with ``TAKE``; ``P_celeriac.wake_eta``, the same for any
+  queue's consumer when an eta message is held (see ``_redis_idle``).
 
 Scripts build the list, eta and wake key names from the prefix and separator they are
 given, as kombu's own scripts do; like kombu, the broker needs a single Redis node.
@@ -48,8 +50,10 @@ return 1
 """
 )
 
-#: Hold one envelope until its eta.
-#: KEYS: the queue's eta set, the eta index, the queue's wake key.
+#: Hold one envelope until its eta, and wake a consumer of the queue and one of any
+#: queue (an idle consumer only takes again when something wakes it or a moment its
+#: last take saw comes due: the one woken learns of this eta and moves it when due).
+#: KEYS: the queue's eta set, the eta index, the queue's wake key, the eta wake key.
 #: ARGV: eta (unix seconds), "<bucket>:<envelope>", queue name.
 ETA = (
     _WAKE
@@ -58,6 +62,7 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 redis.call('ZADD', KEYS[2], first[2], ARGV[3])
 wake(KEYS[3])
+wake(KEYS[4])
 return 1
 """
 )
@@ -67,8 +72,13 @@ return 1
 #: unacked under a new lease tag, all in one step: no window where a message is neither
 #: in a list nor in ``unacked``.
 #:
+#: An idle consumer blocks in ``BRPOP`` on its wake-up keys and lists; when that pops a
+#: message (one a Celery client pushed, with no wake-up token), the consumer hands it in
+#: as ``ARGV[7]``, from list number ``ARGV[6]``, and it is recorded first.
+#:
 #: KEYS: unacked, unacked_index, eta index, list_1 ... list_n.
-#: ARGV: now, limit, lease token, key prefix, separator, queue of list_1 ... list_n.
+#: ARGV: now, limit, lease token, key prefix, separator, adopted list number (0: none),
+#:       adopted envelope, queue of list_1 ... list_n.
 #: Returns: {earliest eta or false, earliest unacked score or false,
 #:           list number, lease tag, envelope, list number, lease tag, envelope, ...}.
 TAKE = (
@@ -105,29 +115,35 @@ end
 
 local out = {false, false}
 local taken = 0
+local function record(i, payload)
+    taken = taken + 1
+    local tag = token .. ':' .. taken
+    local queue = ARGV[i + 4]
+    local entry
+    if pcall(cjson.decode, payload) then
+        entry = '[' .. payload .. ', "", ' .. cjson.encode(queue) .. ']'
+    else
+        entry = cjson.encode({payload, '', queue})
+    end
+    redis.call('ZADD', KEYS[2], now, tag)
+    redis.call('HSET', KEYS[1], tag, entry)
+    out[#out + 1] = i - 3
+    out[#out + 1] = tag
+    out[#out + 1] = payload
+end
+
+local adopted = tonumber(ARGV[6])
+if adopted > 0 then record(adopted + 3, ARGV[7]) end
 for i = 4, #KEYS do
     while taken < limit do
         local payload = redis.call('RPOP', KEYS[i])
         if not payload then break end
-        taken = taken + 1
-        local tag = token .. ':' .. taken
-        local queue = ARGV[i + 2]
-        local record
-        if pcall(cjson.decode, payload) then
-            record = '[' .. payload .. ', "", ' .. cjson.encode(queue) .. ']'
-        else
-            record = cjson.encode({payload, '', queue})
-        end
-        redis.call('ZADD', KEYS[2], now, tag)
-        redis.call('HSET', KEYS[1], tag, record)
-        out[#out + 1] = i - 3
-        out[#out + 1] = tag
-        out[#out + 1] = payload
+        record(i, payload)
     end
     if taken >= limit then
         -- Others may be waiting for what is left: pass the wake-up on.
         if redis.call('LLEN', KEYS[i]) > 0 then
-            wake(prefix .. '_celeriac.wake.' .. ARGV[i + 2])
+            wake(prefix .. '_celeriac.wake.' .. ARGV[i + 4])
         end
         break
     end

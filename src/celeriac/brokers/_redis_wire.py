@@ -106,6 +106,11 @@ class KeySpace:
         """The sorted set of queues with held eta messages, scored by the earliest."""
         return self.prefix + "_celeriac.eta"
 
+    @property
+    def eta_wake(self) -> str:
+        """The wake-up token list every idle consumer blocks on: an eta was held."""
+        return self.prefix + "_celeriac.wake_eta"
+
     def eta(self, queue: str) -> str:
         """The sorted set of ``queue``'s held eta messages."""
         return f"{self.prefix}_celeriac.eta.{queue}"

@@ -7,9 +7,9 @@ docs/architecture.md): taking a message and recording it unacked is one Lua scri
 each take has its own lease tag, which ``renew`` keeps fresh so the visibility timeout
 never restores a message still in work; expired leases are restored conditionally (no
 duplicates); ``eta`` messages wait in ``_celeriac.eta.<queue>`` until any consumer's
-next take moves them. An idle consumer blocks in ``BRPOP`` on ``_celeriac.wake.<queue>``,
-which celeriac publishers push to, and looks again every ``polling_interval`` for
-messages that Celery clients pushed without a wake-up.
+next take moves them. An idle consumer blocks in one ``BRPOP`` on its wake-up keys and
+its lists for up to ``polling_interval`` (1 s), so it sends one command a second and
+still picks up at once what Celery clients push without a wake-up (``_redis_idle``).
 
 Transport options: ``visibility_timeout``, ``global_keyprefix``, ``queue_order_strategy``,
 ``priority_steps``, ``sep``, ``polling_interval``, ``hold_eta`` and Celery's publish retry
@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, final
 
@@ -37,7 +39,8 @@ from celeriac._internal.redis_url import connection_kwargs
 from celeriac._internal.tls import use_ssl_value
 from celeriac._internal.transport_options import float_option
 from celeriac.brokers import _redis_scripts as lua
-from celeriac.brokers._redis_plan import Plan, RetryPolicy, parse_options
+from celeriac.brokers._redis_idle import IdleWait
+from celeriac.brokers._redis_plan import Plan, Popped, RetryPolicy, parse_options
 from celeriac.brokers.base import (
     DEAD_LETTER_QUEUE,
     Broker,
@@ -55,6 +58,7 @@ __all__ = ["RedisBroker", "RetryPolicy"]
 logger = logging.getLogger(__name__)
 
 _BATCH = 500  # messages per round trip in publish_many
+_LOOK_AGAIN = 60.0  # seconds an idle consumer goes without a take at most
 _MIN_BLOCK = 0.1  # below this a BRPOP timeout is rounded up to Redis's 100 ms tick
 _SCRIPTS = dict(take=lua.TAKE, publish=lua.PUBLISH, eta=lua.ETA, release=lua.RELEASE, ack=lua.ACK)
 
@@ -83,7 +87,7 @@ class RedisBroker(Broker):
         queue_order_strategy: ``round_robin``, ``sorted`` or ``priority``.
         priority_steps: kombu's priority buckets.
         sep: kombu's separator between a queue name and its bucket.
-        polling_interval: Seconds between checks for messages pushed without a wake-up.
+        polling_interval: The longest one idle wait (a ``BRPOP``) lasts, in seconds.
         publish_retry: How often publishing is retried when the connection fails.
         hold_eta: Hold eta messages of the blocking face (clients) broker-side; ``False``
             lists them with their eta header for Celery workers (the worker's face holds).
@@ -101,7 +105,7 @@ class RedisBroker(Broker):
         queue_order_strategy: str = "round_robin",
         priority_steps: Sequence[int] = (0, 3, 6, 9),
         sep: str = "\x06\x16",
-        polling_interval: float = 0.1,
+        polling_interval: float = 1.0,
         publish_retry: RetryPolicy | None = None,
         hold_eta: bool = True,
         use_ssl: bool | Mapping[str, Any] = False,
@@ -126,6 +130,13 @@ class RedisBroker(Broker):
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._ascripts: dict[str, Any] = {}
         self._closer: AsyncIterator[None] | None = None
+        self._idle = IdleWait(
+            self.plan, f"{self.plan.keys.prefix}_celeriac.unblock.{uuid.uuid4().hex}"
+        )
+        socket_timeout = self._connection.get("socket_timeout")
+        self._block_limit = polling_interval
+        if socket_timeout:
+            self._block_limit = min(polling_interval, float(socket_timeout) / 2)
 
     @classmethod
     def from_url(
@@ -136,7 +147,7 @@ class RedisBroker(Broker):
         return cls(
             url=url,
             visibility_timeout=float_option(options, "visibility_timeout", 3600.0),
-            polling_interval=float_option(options, "polling_interval", 0.1),
+            polling_interval=float_option(options, "polling_interval", 1.0),
             publish_retry=RetryPolicy.from_options(options),
             hold_eta=bool(options.get("hold_eta", True)),
             use_ssl=use_ssl_value(options.get("ssl")),
@@ -193,6 +204,11 @@ class RedisBroker(Broker):
 
     def close(self) -> None:
         """Close the blocking face's connections. Safe to call twice."""
+        if self._idle.holds:
+            try:
+                self._idle.give_back(self._sync())
+            except redis.RedisError as exc:
+                logger.error("Messages popped while waiting could not be pushed back: %s", exc)
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
@@ -271,21 +287,35 @@ class RedisBroker(Broker):
     def get(self, queues: Sequence[str], timeout: float | None = None) -> Delivery | None:
         """Lease the next message of ``queues``, waiting up to ``timeout`` seconds."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        adopted: Popped | None = None
         with _translate_errors(self.url):
+            if self._idle.holds:
+                self._idle.give_back(self._sync())
             while True:
-                keys, args, layout = self.plan.take(queues, 1)
-                batch, wake_at, expired = self.plan.taken(self._eval("take", keys, args), layout)
+                batch, wake_at, expired = self._take(queues, 1, adopted)
                 if expired:
                     self._restore_expired()
                 if batch:
                     return batch[0]
-                wait = self.plan.wait_time(deadline, wake_at, self.polling_interval)
+                wait = self.plan.wait_time(deadline, wake_at, self._block_limit)
                 if wait is None:
                     return None
                 if wait < _MIN_BLOCK:
                     time.sleep(wait)
                 elif not expired:
-                    self._sync().brpop(self.plan.wake_keys(queues), timeout=wait)
+                    reply = self._sync().brpop(self.plan.block_keys(queues), timeout=wait)
+                    adopted = self.plan.popped(reply, queues) if reply else None
+
+    def _take(
+        self, queues: Sequence[str], limit: int, adopted: Popped | None
+    ) -> tuple[list[Delivery], float | None, bool]:
+        keys, args, layout = self.plan.take(queues, limit, adopted)
+        try:
+            reply = self._eval("take", keys, args)
+        except BaseException:
+            self._idle.keep(adopted, trouble=True)
+            raise
+        return self.plan.taken(reply, layout)
 
     def _restore_expired(self) -> None:
         client = self._sync()
@@ -373,36 +403,65 @@ class RedisBroker(Broker):
     # -- asyncio face --------------------------------------------------------------
 
     async def afetch(self, queues: Sequence[str], *, limit: int, timeout: float) -> list[Delivery]:
-        """Lease up to ``limit`` messages, waiting up to ``timeout`` for the first."""
+        """Lease up to ``limit`` messages, waiting up to ``timeout`` for the first.
+
+        Idle, it sends one ``BRPOP`` per ``polling_interval`` (1 s) and nothing else: a
+        fetch that follows one that found nothing starts by blocking, not by a take,
+        unless an eta or a lease expiry seen by the last take is due.
+        """
         deadline = time.monotonic() + timeout
+        resting = tuple(queues)
+        must_take = resting not in self._idle.resting or timeout < _MIN_BLOCK
+        wake_at = self._idle.resting.pop(resting, None)
+        must_take = must_take or (wake_at is not None and wake_at <= time.time())
+        adopted: Popped | None = None
         with _translate_errors(self.url):
+            if self._idle.holds:
+                await self._idle.agive_back(await self._async())
             while True:
-                batch, wake_at, expired = await self._atake(queues, limit)
-                if expired:
-                    await asyncio.to_thread(self._restore_expired)
-                if batch:
-                    return batch
-                wait = self.plan.wait_time(deadline, wake_at, self.polling_interval)
+                if must_take or adopted is not None:
+                    batch, wake_at, must_take = await self._atake(queues, limit, adopted)
+                    # Take again at least every _LOOK_AGAIN seconds, for what no token
+                    # announces (another consumer's eta wake-up it took, then died).
+                    wake_at = min(wake_at or math.inf, time.time() + _LOOK_AGAIN)
+                    adopted = None
+                    if must_take:  # leases expired: restore them, then take again
+                        await asyncio.to_thread(self._restore_expired)
+                    if batch:
+                        return batch
+                wait = self.plan.wait_time(deadline, wake_at, self._block_limit)
                 if wait is None:
+                    if not must_take:
+                        self._idle.resting[resting] = wake_at
                     return []
+                if must_take:
+                    continue
                 if wait < _MIN_BLOCK:
                     await asyncio.sleep(wait)
-                elif not expired:
-                    await (await self._async()).brpop(self.plan.wake_keys(queues), timeout=wait)
+                    must_take = wake_at is not None and wake_at <= time.time()
+                    continue
+                reply = await self._idle.block(await self._async(), queues, wait)
+                if reply is not None:
+                    adopted = self.plan.popped(reply, queues)
+                must_take = reply is not None or (wake_at is not None and wake_at <= time.time())
 
     async def _atake(
-        self, queues: Sequence[str], limit: int
+        self, queues: Sequence[str], limit: int, adopted: Popped | None = None
     ) -> tuple[list[Delivery], float | None, bool]:
         """One take, shielded: if the caller is cancelled meanwhile, give the batch back."""
-        keys, args, layout = self.plan.take(queues, limit)
+        keys, args, layout = self.plan.take(queues, limit, adopted)
         taking = asyncio.ensure_future(self._aeval("take", keys, args))
         try:
             reply = await asyncio.shield(taking)
         except asyncio.CancelledError:
+            taking.add_done_callback(lambda done: self._idle.keep_unless_taken(done, adopted))
             with contextlib.suppress(Exception):
                 batch = self.plan.taken(await taking, layout)[0]
                 for delivery in batch:
                     await self._aeval("release", *self.plan.give_back(delivery))
+            raise
+        except BaseException:
+            self._idle.keep(adopted, trouble=True)
             raise
         return self.plan.taken(reply, layout)
 
