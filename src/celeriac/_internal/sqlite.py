@@ -31,6 +31,7 @@ __all__ = [
     "BROKER_SCHEMA_SLOT",
     "EVENTS_SCHEMA_SLOT",
     "MAILBOX_SCHEMA_SLOT",
+    "PollPace",
     "ThreadConnections",
     "abandon",
     "connect",
@@ -184,6 +185,53 @@ def data_version(conn: sqlite3.Connection) -> int:
     """``PRAGMA data_version``: changes whenever another connection commits."""
     row = conn.execute("PRAGMA data_version").fetchone()
     return int(row[0])
+
+
+class PollPace:
+    """How long a wait pauses between two reads of ``data_version``.
+
+    SQLite cannot notify another process, so waiters poll. The pace adapts: ``fast``
+    (1 ms) for ``hot_for`` seconds after the last activity (:meth:`active`: something
+    was found, or a wait began), so back-to-back round trips each see the other side's
+    commit within a millisecond or two; then ``interval``; and after ``cool_after``
+    seconds without activity, ``cold`` (at least ``interval``), so an idle process
+    wakes up less often than a merely quiet one.
+    """
+
+    __slots__ = ("_active_at", "_clock", "cold", "cool_after", "fast", "hot_for", "interval")
+
+    def __init__(
+        self,
+        interval: float,
+        *,
+        fast: float = 0.001,
+        hot_for: float = 1.0,
+        cold: float = 0.05,
+        cool_after: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.interval = interval
+        self.fast = min(fast, interval)
+        self.hot_for = hot_for
+        self.cold = max(cold, interval)
+        self.cool_after = cool_after
+        self._clock = clock
+        self._active_at = clock()
+
+    def active(self) -> None:
+        """Something happened: poll fast for a while."""
+        self._active_at = self._clock()
+
+    def pause(self, remaining: float | None = None) -> float:
+        """Seconds to sleep before the next read (never more than ``remaining``)."""
+        quiet = self._clock() - self._active_at
+        if quiet < self.hot_for:
+            pause = self.fast
+        elif quiet < self.cool_after:
+            pause = self.interval
+        else:
+            pause = self.cold
+        return pause if remaining is None else max(min(pause, remaining), 0.0)
 
 
 @contextmanager

@@ -10,8 +10,10 @@ stored ready (final) result from being replaced by a non-ready one, so the rule 
 read-modify-write race. Expired rows are invisible at once and deleted by
 :meth:`SQLiteBackend.cleanup`, which also runs every 1000 writes.
 
-Waiting (``wait_for``) reads ``PRAGMA data_version`` every 10 ms: it changes when any
-other connection commits, so a result stored by another process is seen within ~10 ms.
+Waiting (``wait_for``) reads ``PRAGMA data_version``, which changes when any other
+connection commits: every millisecond for the first second of a wait (a result stored by
+another process is seen within a millisecond or two), then every 10 ms, then every 50 ms
+after 10 s (:class:`~celeriac._internal.sqlite.PollPace`).
 """
 
 from __future__ import annotations
@@ -215,11 +217,12 @@ class SQLiteBackend(ResultBackend):
             baseline = seen[1] if seen is not None and seen[0] is conn else None
             if baseline is None:
                 baseline = db.data_version(conn)
+            pace = db.PollPace(_WAIT_INTERVAL)  # fast first: the result often comes soon
             while db.data_version(conn) == baseline:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return
-                time.sleep(min(_WAIT_INTERVAL, remaining))
+                time.sleep(pace.pause(remaining))
 
     def cleanup(self) -> None:
         """Delete expired results."""

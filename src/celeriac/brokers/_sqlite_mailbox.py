@@ -66,6 +66,8 @@ class SQLiteMailbox(SQLitePart, Mailbox):
     def __init__(self, *, path: str, busy_timeout: float = 5.0) -> None:
         super().__init__(path=path, busy_timeout=busy_timeout)
         self._cursors: dict[str, int] = {}
+        # A worker's wait for commands: every 20 ms, every 50 ms after 10 idle seconds.
+        self._pace = db.PollPace(_POLL * 2, hot_for=0.0)
 
     # -- client -------------------------------------------------------------------
 
@@ -145,11 +147,13 @@ class SQLiteMailbox(SQLitePart, Mailbox):
                 version = db.data_version(conn)
                 commands = self._read_commands(node)
                 if commands:
+                    self._pace.active()
                     return commands
                 while db.data_version(conn) == version:
-                    if time.monotonic() >= deadline:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
                         return []
-                    await asyncio.sleep(_POLL * 2)
+                    await asyncio.sleep(self._pace.pause(remaining))
 
     async def areply(self, reply_to: dict[str, Any], ticket: str, node: str, reply: Any) -> None:
         """Store ``{node: reply}`` under the client's reply key."""

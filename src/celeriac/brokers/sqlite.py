@@ -22,12 +22,15 @@ Leases:
     taken over elsewhere cannot delete the new holder's message.
 
 Waiting:
-    An idle consumer reads ``PRAGMA data_version`` every ``polling_interval`` seconds
-    (a few microseconds; it changes when another connection commits) and only re-runs
-    the lease query when it changed or when the next eta or lease expiry is due.
+    A waiting consumer reads ``PRAGMA data_version`` (a few microseconds; it changes when
+    another connection commits) and only re-runs the lease query when it changed or when
+    the next eta or lease expiry is due. It reads it every millisecond for a second after
+    it last received a message, then every ``polling_interval`` seconds, and every 50 ms
+    once idle for 10 s (:class:`~celeriac._internal.sqlite.PollPace`).
 
 Transport options: ``visibility_timeout`` (seconds, default 3600) and
-``polling_interval`` (seconds between idle checks, default 0.02). Others are ignored.
+``polling_interval`` (seconds between checks of a quiet consumer, default 0.02). Others are
+ignored.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class SQLiteBroker(Broker):
         self.visibility_timeout = visibility_timeout
         self.polling_interval = polling_interval
         self.busy_timeout = busy_timeout
+        self._pace = db.PollPace(polling_interval)
         self._open_lock = threading.Lock()
         self._is_open = False
         self._connections = db.ThreadConnections(factory=self._connect)
@@ -205,6 +209,7 @@ class SQLiteBroker(Broker):
                 seen = db.data_version(conn)
                 batch, due = q.reserve(conn, queues, 1, self.visibility_timeout)
                 if batch:
+                    self._pace.active()
                     return batch[0]
                 if not self._idle(conn, seen, due, deadline):
                     return None
@@ -268,6 +273,7 @@ class SQLiteBroker(Broker):
                 lambda conn: q.reserve(conn, queues, limit, self.visibility_timeout)
             )
             if batch:
+                self._pace.active()
                 return batch
             if not await self._aidle(seen, due, deadline):
                 return []
@@ -332,8 +338,7 @@ class SQLiteBroker(Broker):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            pause = self.polling_interval
-            time.sleep(pause if remaining is None else min(pause, remaining))
+            time.sleep(self._pace.pause(remaining))
             if db.data_version(conn) != seen or (due is not None and time.time() >= due):
                 return True
 
@@ -343,7 +348,7 @@ class SQLiteBroker(Broker):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            await asyncio.sleep(min(self.polling_interval, remaining))
+            await asyncio.sleep(self._pace.pause(remaining))
             if await self._arun(self._async_version) != seen:
                 return True
             if due is not None and time.time() >= due:
