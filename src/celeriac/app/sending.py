@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import functools
 import logging
-import uuid
+import os
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from celeriac import _state, signals
+from celeriac._internal.ids import uuid4_text
 from celeriac.brokers.base import Outgoing
 from celeriac.canvas import Signature, maybe_signature
-from celeriac.protocol import build_task_message
+from celeriac.protocol import build_task_message, client_origin
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
@@ -79,6 +81,12 @@ def publishing_batch(app: Celery) -> Iterator[None]:
     finally:
         _open_batch.reset(token)
     batch.flush()
+
+
+@functools.lru_cache(maxsize=4)
+def _origin(pid: int) -> str:
+    """The ``origin`` header of this process (a fork gets its own)."""
+    return client_origin()
 
 
 def _after_publish(app: Celery, name: str, body: Any, item: Outgoing, queue: str) -> None:
@@ -161,7 +169,7 @@ def publish_task(
         EncodeError: the arguments cannot be serialized (nothing is published).
     """
     conf = app.conf
-    task_id = task_id or str(uuid.uuid4())
+    task_id = task_id or uuid4_text()
     args = list(args or ())
     kwargs = dict(kwargs or {})
     running = _state.current_task_and_request()
@@ -203,7 +211,7 @@ def publish_task(
         errbacks=errbacks,
         chain=chain_steps,
         chord=chord_body,
-        origin=None,
+        origin=_origin(os.getpid()),
         ignore_result=bool(conf.task_ignore_result if ignore_result is None else ignore_result),
         # rpc:// results go back to the client: its queue, or the one this task replies to.
         reply_to=reply_to

@@ -40,6 +40,7 @@ Outgoing = tuple[Sequence[str], Message, str, float | None]
 #: A message a blocking pop took off a list: (list key, envelope).
 Popped = tuple[str, bytes]
 _PER_CALL = 500  # envelopes per publish script call (Lua's unpack has a stack limit)
+_KEY_CACHE = 1024  # (queue, priority) pairs whose keys publish_keys remembers
 _STRATEGIES = ("round_robin", "sorted", "priority")
 _NO_CEILING = "1e300"
 
@@ -136,6 +137,7 @@ class Plan:
         self.strategy = strategy
         self.visibility_timeout = visibility_timeout
         self._orders: dict[tuple[str, ...], list[str]] = {}
+        self._publish_keys: dict[tuple[str, int], tuple[str, str]] = {}
         self._lock = threading.Lock()
 
     # -- publishing ----------------------------------------------------------------
@@ -159,6 +161,15 @@ class Plan:
     ) -> list[Call]:
         """The script calls that publish ``payload`` to ``queues`` (held until ``eta``)."""
         return self.publish_many([(queues, message, payload, eta)], hold=hold)
+
+    def publish_keys(self, queue: str, priority: int) -> tuple[str, str]:
+        """The list and wake-up key a message of ``priority`` goes to in ``queue``."""
+        found = self._publish_keys.get((queue, priority))
+        if found is None:
+            found = (self.keys.list_key(queue, self.keys.bucket(priority)), self.keys.wake(queue))
+            if len(self._publish_keys) < _KEY_CACHE:
+                self._publish_keys[queue, priority] = found
+        return found
 
     def publish_many(self, items: Sequence[Outgoing], *, hold: bool = True) -> list[Call]:
         """The script calls that publish several (queues, message, payload, eta), in order.

@@ -23,11 +23,11 @@ import binascii
 import bisect
 import json
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from celeriac._internal.ids import uuid4_text
 from celeriac.brokers.base import Delivery
 from celeriac.exceptions import DecodeError, EncodeError, ImproperlyConfigured
 from celeriac.protocol import Message
@@ -145,7 +145,7 @@ def encode_envelope(message: Message, exchange: str, routing_key: str) -> str:
         properties[key] = value
     properties.setdefault("delivery_info", delivery_info)
     properties["body_encoding"] = "base64"
-    properties["delivery_tag"] = str(uuid.uuid4())
+    properties["delivery_tag"] = uuid4_text()
     envelope = {
         "body": base64.b64encode(message.body).decode("ascii"),
         "content-encoding": message.content_encoding,

@@ -237,6 +237,11 @@ class RedisBroker(Broker):
         bindings delivers to the queue named ``routing_key``.
         """
         payload = self.plan.envelope(message, exchange, routing_key)
+        if not exchange and (eta is None or not self.hold_eta or eta <= time.time()):
+            # The common case, without the general path's layers: one EVALSHA.
+            keys = self.plan.publish_keys(routing_key, message.priority)
+            self.publish_retry.call(lambda: self._publish_one(keys, payload))
+            return
 
         def attempt() -> None:
             with _translate_errors(self.url):
@@ -246,6 +251,14 @@ class RedisBroker(Broker):
                     self._eval(name, keys, args)
 
         self.publish_retry.call(attempt)
+
+    def _publish_one(self, keys: tuple[str, str], payload: str) -> None:
+        client = self._sync()
+        with _translate_errors(self.url):
+            try:
+                client.evalsha(self._scripts["publish"].sha, 2, *keys, payload)
+            except redis.exceptions.NoScriptError:
+                self._eval("publish", keys, [payload])  # loads the script, then runs it
 
     def publish_many(self, items: Sequence[Outgoing]) -> None:
         """Publish several messages, :data:`_BATCH` of them per round trip, in order.
