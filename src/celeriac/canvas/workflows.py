@@ -97,7 +97,11 @@ class group(Signature[list[Any]]):
                 opts = {**options, "group_id": group_id, "group_index": index}
                 if chord_body is not None:
                     opts["chord"] = chord_body
-                results.append(member.clone(partial, kwargs).apply_async(**opts))
+                if not partial and not kwargs and type(member) is Signature:
+                    sent = member.apply_async(**opts)  # sending a plain task changes nothing
+                else:
+                    sent = member.clone(partial, kwargs).apply_async(**opts)
+                results.append(sent)
         result = GroupResult(group_id, results, app=self.app)
         running = _state.current_task_and_request()
         if running is not None and options.get("add_to_parent", True):
