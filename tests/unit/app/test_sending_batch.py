@@ -87,3 +87,18 @@ def test_a_delay_outside_a_batch_is_sent_at_once(app: Celery, batches: list[int]
     app.tasks["proj.add"].delay(1, 2)
     assert batches == []
     assert app.broker.size("celery") == 1
+
+
+def test_a_batched_group_sends_task_sent_events_once_published(app: Celery) -> None:
+    from celeriac.events.receiver import EventReceiver
+
+    add = app.tasks["proj.add"]
+    receiver = EventReceiver(app)
+    list(receiver.events(timeout=0))
+    app.conf.task_send_sent_event = True
+    result = group(add.s(i, i) for i in range(3)).apply_async(queue="other")
+    events = list(receiver.events(timeout=5))
+    assert [e["uuid"] for e in events if e["type"] == "task-sent"] == [
+        member.id for member in result.results
+    ]
+    assert {e["queue"] for e in events} == {"other"}
