@@ -18,7 +18,7 @@ import pytest
 from celeriac.brokers.base import Delivery
 from celeriac.brokers.redis import RedisBroker
 from celeriac.protocol import Message
-from celeriac.testing._broker_support import PATIENCE, message
+from celeriac.testing._broker_support import PATIENCE, later, message
 
 pytestmark = pytest.mark.redis
 
@@ -79,6 +79,19 @@ def test_a_message_pushed_without_a_token_is_taken_and_leased(redis_url: str, ra
     assert record[0]["headers"] == sent.headers
     broker.ack(delivery)
     assert raw.hlen("unacked") == 0 and raw.llen(QUEUE) == 0
+    broker.close()
+
+
+def test_the_blocking_face_takes_a_message_pushed_without_a_token(redis_url: str, raw: Any) -> None:
+    broker = _broker(redis_url, 30.0)
+    sent = message(2)
+    timer = later(0.2, lambda: _celery_push(broker, raw, sent))
+    delivery = broker.get([QUEUE], timeout=PATIENCE)
+    timer.join()
+    assert delivery is not None and delivery.message == sent
+    assert raw.zscore("unacked_index", delivery.tag) is not None
+    broker.ack(delivery)
+    assert raw.hlen("unacked") == 0
     broker.close()
 
 

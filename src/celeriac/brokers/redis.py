@@ -306,6 +306,7 @@ class RedisBroker(Broker):
                 self._idle.give_back(self._sync())
             while True:
                 batch, wake_at, expired = self._take(queues, 1, adopted)
+                adopted = None  # recorded by that take: it is the batch
                 if expired:
                     self._restore_expired()
                 if batch:
