@@ -37,6 +37,8 @@ __all__ = ["IdleWait"]
 
 logger = logging.getLogger(__name__)
 
+_UNBLOCK_TTL = 60  # seconds an unblock token outlives a wait that ended another way
+
 
 class IdleWait:
     """One broker's blocking waits, and the popped messages it still has to record."""
@@ -103,7 +105,10 @@ class IdleWait:
             # own key ends the wait at once.
             pop.add_done_callback(lambda done: self._hold_popped(done, queues))
             with contextlib.suppress(Exception):
-                await client.lpush(self.unblock_key, "1")
+                async with client.pipeline(transaction=False) as pipe:
+                    pipe.lpush(self.unblock_key, "1")
+                    pipe.expire(self.unblock_key, _UNBLOCK_TTL)
+                    await pipe.execute()
                 await asyncio.wait_for(asyncio.shield(pop), wait + 1.0)
                 await client.delete(self.unblock_key)
                 await self.agive_back(client)
