@@ -9,7 +9,7 @@ import functools
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from celeriac import _state, signals
 from celeriac._internal.ids import uuid4_text
@@ -29,13 +29,37 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 
 
+class _Defaults(NamedTuple):
+    """The settings every message reads, read once per batch (or per lone message)."""
+
+    serializer: str
+    compression: str | None
+    ignore_result: bool
+    priority: int
+    send_sent_event: bool
+
+
+def _defaults(app: Celery) -> _Defaults:
+    conf = app.conf
+    return _Defaults(
+        conf.task_serializer,
+        conf.task_compression,
+        bool(conf.task_ignore_result),
+        conf.task_default_priority or 0,
+        bool(conf.task_send_sent_event),
+    )
+
+
 class _Batch:
     """Messages built inside :func:`publishing_batch`, waiting to be sent together."""
 
-    __slots__ = ("app", "items", "sent")
+    __slots__ = ("app", "chord", "defaults", "items", "sent")
 
     def __init__(self, app: Celery) -> None:
         self.app = app
+        self.defaults = _defaults(app)
+        # The last chord option seen and its dict form: a chord's header members share it.
+        self.chord: tuple[Any, dict[str, Any] | None] = (None, None)
         self.items: list[Outgoing] = []
         # (task name, body, queue) of each item, for task-sent and after_task_publish
         self.sent: list[tuple[str, Any, str]] = []
@@ -52,7 +76,7 @@ class _Batch:
         if items:
             self.app.broker.publish_many(items)
         for item, (name, body, queue) in zip(items, sent, strict=True):
-            _after_publish(self.app, name, body, item, queue)
+            _after_publish(self.app, name, body, item, queue, self.defaults.send_sent_event)
 
 
 # The batch open in this thread or asyncio task, if any (see publishing_batch).
@@ -89,9 +113,11 @@ def _origin(pid: int) -> str:
     return client_origin()
 
 
-def _after_publish(app: Celery, name: str, body: Any, item: Outgoing, queue: str) -> None:
+def _after_publish(
+    app: Celery, name: str, body: Any, item: Outgoing, queue: str, send_sent_event: bool
+) -> None:
     """What follows a publish: the ``task-sent`` event (if enabled) and the signal."""
-    if app.conf.task_send_sent_event:
+    if send_sent_event:
         from celeriac.events.sent import send_task_sent
 
         send_task_sent(
@@ -123,6 +149,19 @@ def _as_datetime(app: Celery, value: Any, now: dt.datetime) -> dt.datetime | Non
         aware: dt.datetime = value if value.tzinfo else value.replace(tzinfo=app.timezone)
         return aware.astimezone(dt.timezone.utc)
     raise TypeError(f"expected seconds or a datetime, not {value!r}")
+
+
+def _chord_body(chord: Any, app: Celery, batch: _Batch | None) -> dict[str, Any] | None:
+    """The chord option as a plain dict; a batch converts each chord object once."""
+    if chord is None:
+        return None
+    if batch is not None and batch.chord[0] is chord:
+        return batch.chord[1]
+    sig = maybe_signature(chord, app)
+    body = dict(sig) if sig is not None else None
+    if batch is not None:
+        batch.chord = (chord, body)
+    return body
 
 
 def _signature_list(value: Any, app: Celery) -> list[dict[str, Any]] | None:
@@ -168,7 +207,10 @@ def publish_task(
     Raises:
         EncodeError: the arguments cannot be serialized (nothing is published).
     """
-    conf = app.conf
+    batch = _open_batch.get()
+    if batch is not None and batch.app is not app:
+        batch = None
+    defaults = batch.defaults if batch is not None else _defaults(app)
     task_id = task_id or uuid4_text()
     args = list(args or ())
     kwargs = dict(kwargs or {})
@@ -184,19 +226,18 @@ def publish_task(
     route = app.router.route(name, args, kwargs, options)
     priority = route.priority
     if priority is None:
-        priority = conf.task_default_priority or 0
-    chord_sig = maybe_signature(chord, app)
+        priority = defaults.priority
+    chord_body = _chord_body(chord, app, batch)
     callbacks = _signature_list(link, app)
     errbacks = _signature_list(link_error, app)
     chain_steps = _signature_list(chain, app)
-    chord_body = dict(chord_sig) if chord_sig is not None else None
     message = build_task_message(
         name=name,
         task_id=task_id,
         args=args,
         kwargs=kwargs,
-        serializer=serializer or conf.task_serializer,
-        compression=compression or conf.task_compression,
+        serializer=serializer or defaults.serializer,
+        compression=compression or defaults.compression,
         eta=eta_at,
         expires=expires_at,
         retries=retries,
@@ -212,7 +253,7 @@ def publish_task(
         chain=chain_steps,
         chord=chord_body,
         origin=_origin(os.getpid()),
-        ignore_result=bool(conf.task_ignore_result if ignore_result is None else ignore_result),
+        ignore_result=defaults.ignore_result if ignore_result is None else bool(ignore_result),
         # rpc:// results go back to the client: its queue, or the one this task replies to.
         reply_to=reply_to
         or (parent.reply_to if parent is not None else None)
@@ -242,12 +283,11 @@ def publish_task(
             retry_policy=None,
         )
     item = Outgoing(message, route.routing_key, route.exchange, due)
-    batch = _open_batch.get()
-    if batch is not None and batch.app is app:
+    if batch is not None:
         batch.add(item, name, body, route.queue)
     else:
         app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
-        _after_publish(app, name, body, item, route.queue)
+        _after_publish(app, name, body, item, route.queue, defaults.send_sent_event)
     if parent is not None and add_to_parent:
         parent.children.append([[task_id, None], None])
     return task_id
