@@ -264,7 +264,8 @@ class RedisBroker(Broker):
         """Publish several messages, :data:`_BATCH` of them per round trip, in order.
 
         Consecutive messages for the same queue go out in one script call. A batch that
-        fails is retried as :meth:`publish` is; the batches before it stay sent.
+        fails is retried as :meth:`publish` is (so, as there, a message whose reply was
+        lost may be sent twice); the batches before it stay sent.
         """
         for start in range(0, len(items), _BATCH):
             chunk = items[start : start + _BATCH]
