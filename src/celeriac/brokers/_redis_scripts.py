@@ -89,7 +89,11 @@ local prefix, sep = ARGV[4], ARGV[5]
 -- A client retries a call whose connection was lost with the same arguments: if this
 -- token was used, the first run's reply was lost. Its messages keep their leases (and
 -- come back when these expire); overwriting them would lose them.
-while redis.call('HEXISTS', KEYS[1], token .. ':1') == 1 do token = token .. '+' end
+local retried = false
+while redis.call('HEXISTS', KEYS[1], token .. ':1') == 1 do
+    token = token .. '+'
+    retried = true
+end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 16)
 for _, queue in ipairs(due) do
@@ -132,8 +136,9 @@ local function record(i, payload)
     out[#out + 1] = payload
 end
 
+-- On a retry the adopted message was recorded by the first run, with its batch.
 local adopted = tonumber(ARGV[6])
-if adopted > 0 then record(adopted + 3, ARGV[7]) end
+if adopted > 0 and not retried then record(adopted + 3, ARGV[7]) end
 for i = 4, #KEYS do
     while taken < limit do
         local payload = redis.call('RPOP', KEYS[i])
