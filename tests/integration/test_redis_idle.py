@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from celeriac.brokers import _redis_scripts as lua
 from celeriac.brokers.base import Delivery
 from celeriac.brokers.redis import RedisBroker
 from celeriac.protocol import Message
@@ -215,3 +216,18 @@ def test_a_resting_consumer_moves_an_eta_held_for_another_queue(redis_url: str, 
     assert asyncio.run(run()) > 0
     broker.close()
     publisher.close()
+
+
+def test_a_retried_take_records_the_popped_message_once(redis_url: str, raw: Any) -> None:
+    # redis-py runs a take again, same arguments, when its reply was lost: the message
+    # the BRPOP popped belongs to the first run's batch and is not recorded again.
+    broker = _broker(redis_url, 30.0)
+    payload = broker.plan.envelope(message(4), "", QUEUE).encode()
+    take = raw.register_script(lua.TAKE)
+    keys, args, layout = broker.plan.take([QUEUE], 1, (QUEUE, payload))
+    first, _, _ = broker.plan.taken(take(keys=keys, args=args), layout)
+    assert [d.message.headers["n"] for d in first] == [4]
+    retried, _, _ = broker.plan.taken(take(keys=keys, args=args), layout)
+    assert retried == []
+    assert raw.hlen("unacked") == 1
+    broker.close()
