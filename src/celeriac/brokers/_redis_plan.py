@@ -180,8 +180,8 @@ class Plan:
         now = time.time()
         shared: list[str] | None = None
         for queues, message, payload, eta in items:
-            bucket = self.keys.bucket(message.priority)
             if hold and eta is not None and eta > now:
+                bucket = self.keys.bucket(message.priority)
                 calls += [
                     (
                         "eta",
@@ -199,7 +199,7 @@ class Plan:
                 continue
             keys: list[str] = []
             for queue in queues:
-                keys += [self.keys.list_key(queue, bucket), self.keys.wake(queue)]
+                keys += self.publish_keys(queue, message.priority)
             if keys == shared and len(calls[-1][2]) < _PER_CALL:
                 calls[-1][2].append(payload)
             else:
