@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, final
 from celeriac.brokers.base import EventChannel
 
 if TYPE_CHECKING:
-    from celeriac.brokers.memory import _Store
+    from celeriac.brokers._memory_store import Store
 
 __all__ = ["MemoryEventChannel"]
 
@@ -20,7 +20,7 @@ _KEEP = 10_000
 class MemoryEventChannel(EventChannel):
     """The event channel of a :class:`~celeriac.brokers.memory.MemoryBroker` store."""
 
-    def __init__(self, store: _Store) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._cursor: int | None = None
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, final
 from celeriac.brokers.base import REVOKE_TTL, Mailbox
 
 if TYPE_CHECKING:
-    from celeriac.brokers.memory import _Store
+    from celeriac.brokers._memory_store import Store
 
 __all__ = ["MemoryMailbox"]
 
@@ -22,7 +22,7 @@ _POLL = 0.005
 class MemoryMailbox(Mailbox):
     """The mailbox of a :class:`~celeriac.brokers.memory.MemoryBroker` store."""
 
-    def __init__(self, store: _Store) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self._cursors: dict[str, int] = {}
 

@@ -24,23 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
-import threading
 import time
-import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, final
 from urllib.parse import urlsplit
 
 from celeriac._internal.transport_options import float_option
-from celeriac.brokers._leases import (
-    clamp_priority,
-    encode_json,
-    lease_tag,
-    log_lost_lease,
-)
+from celeriac.brokers._leases import clamp_priority, encode_json
+from celeriac.brokers._memory_store import Entry, Waiter, store_named
 from celeriac.brokers.base import (
     DEAD_LETTER_QUEUE,
     Broker,
@@ -51,96 +42,8 @@ from celeriac.brokers.base import (
 )
 from celeriac.exceptions import ImproperlyConfigured
 from celeriac.protocol import Message
-from celeriac.serialization import json_loads
 
 __all__ = ["MemoryBroker"]
-
-_Waiter = tuple[asyncio.AbstractEventLoop, asyncio.Event]
-
-
-@dataclass(slots=True, eq=False)
-class _Entry:
-    id: int
-    queue: str
-    priority: int
-    not_before: float
-    body: bytes
-    headers: str
-    properties: str
-    content_type: str
-    content_encoding: str
-    exchange: str
-    routing_key: str
-    redelivered: bool = False
-    leased_until: float | None = None
-    token: str | None = None
-
-    def is_leased(self, now: float) -> bool:
-        return self.leased_until is not None and self.leased_until >= now
-
-    def is_ready(self, now: float) -> bool:
-        return not self.is_leased(now) and self.not_before <= now
-
-    def due(self) -> float:
-        """When this entry becomes deliverable, if it is not now."""
-        return self.leased_until if self.leased_until is not None else self.not_before
-
-    def message(self) -> Message:
-        return Message(
-            self.body,
-            json_loads(self.headers),
-            json_loads(self.properties),
-            self.content_type,
-            self.content_encoding,
-        )
-
-
-@final
-class _Store:
-    """The messages of one named store, and who is waiting for them."""
-
-    def __init__(self) -> None:
-        self.condition = threading.Condition()
-        self.queues: dict[str, dict[int, _Entry]] = {}
-        self.ids = itertools.count(1)
-        self.waiters: set[_Waiter] = set()
-        # Remote control (see _memory_mailbox): broadcast commands and replies by key.
-        self.commands: list[tuple[float | None, dict[str, Any]]] = []
-        self.replies: dict[str, list[dict[str, Any]]] = {}
-        self.revoked: dict[str, float] = {}
-        # Monitoring events (see _memory_events), the oldest dropped past a bound.
-        self.events: list[Any] = []
-        self.events_dropped = 0
-
-    def notify(self) -> None:
-        """Wake every waiter (caller holds ``condition``)."""
-        self.condition.notify_all()
-        for waiter in list(self.waiters):
-            loop, event = waiter
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:  # that loop is closed
-                self.waiters.discard(waiter)
-
-    def clear(self) -> None:
-        with self.condition:
-            self.queues.clear()
-            self.commands.clear()
-            self.replies.clear()
-            self.revoked.clear()
-            self.events.clear()
-
-
-_STORES: dict[str, _Store] = {}
-_STORES_LOCK = threading.Lock()
-
-
-def _store_named(name: str) -> _Store:
-    with _STORES_LOCK:
-        store = _STORES.get(name)
-        if store is None:
-            store = _STORES[name] = _Store()
-        return store
 
 
 @final
@@ -160,7 +63,7 @@ class MemoryBroker(Broker):
         self.name = name
         self.url = url or f"memory://{name}"
         self.visibility_timeout = visibility_timeout
-        self._store = _store_named(name)
+        self._store = store_named(name)
 
     @classmethod
     def from_url(
@@ -185,7 +88,7 @@ class MemoryBroker(Broker):
     @classmethod
     def reset(cls, name: str = "") -> None:
         """Delete every message of the store ``name`` (for tests)."""
-        _store_named(name).clear()
+        store_named(name).clear()
 
     def event_channel(self) -> EventChannel:
         """Monitoring events within this process, through the same named store."""
@@ -218,7 +121,7 @@ class MemoryBroker(Broker):
         properties = encode_json(message.properties, "properties")
         store = self._store
         with store.condition:
-            entry = _Entry(
+            entry = Entry(
                 id=next(store.ids),
                 queue=routing_key,
                 priority=clamp_priority(message.priority),
@@ -239,7 +142,7 @@ class MemoryBroker(Broker):
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._store.condition:
             while True:
-                batch, due = self._reserve(queues, 1)
+                batch, due = self._store.reserve(queues, 1, self.visibility_timeout)
                 if batch:
                     return batch[0]
                 wait = None if deadline is None else deadline - time.monotonic()
@@ -253,14 +156,14 @@ class MemoryBroker(Broker):
     def ack(self, delivery: Delivery) -> None:
         """Delete the message, unless its lease was lost (then log a warning)."""
         with self._store.condition:
-            entry = self._leased_entry(delivery, "ack")
+            entry = self._store.leased_entry(delivery, "ack")
             if entry is not None:
                 del self._store.queues[entry.queue][entry.id]
 
     def requeue(self, delivery: Delivery) -> None:
         """Make the message deliverable again, marked redelivered (if still leased)."""
         with self._store.condition:
-            entry = self._leased_entry(delivery, "requeue")
+            entry = self._store.leased_entry(delivery, "requeue")
             if entry is not None:
                 entry.leased_until = entry.token = None
                 entry.redelivered = True
@@ -271,7 +174,7 @@ class MemoryBroker(Broker):
         until = time.time() + self.visibility_timeout
         with self._store.condition:
             for delivery in deliveries:
-                entry = self._leased_entry(delivery, "renew")
+                entry = self._store.leased_entry(delivery, "renew")
                 if entry is not None:
                     entry.leased_until = until
 
@@ -280,7 +183,7 @@ class MemoryBroker(Broker):
         encoded = encode_json(dead_letter_copy(delivery, reason).headers, "headers")
         store = self._store
         with store.condition:
-            entry = self._leased_entry(delivery, "dead-letter")
+            entry = self._store.leased_entry(delivery, "dead-letter")
             if entry is None:
                 return
             del store.queues[entry.queue][entry.id]
@@ -330,11 +233,11 @@ class MemoryBroker(Broker):
         """Lease up to ``limit`` messages, waiting up to ``timeout`` for the first."""
         deadline = time.monotonic() + timeout
         store = self._store
-        waiter: _Waiter = (asyncio.get_running_loop(), asyncio.Event())
+        waiter: Waiter = (asyncio.get_running_loop(), asyncio.Event())
         try:
             while True:
                 with store.condition:
-                    batch, due = self._reserve(queues, limit)
+                    batch, due = self._store.reserve(queues, limit, self.visibility_timeout)
                     if not batch:
                         waiter[1].clear()
                         store.waiters.add(waiter)
@@ -374,44 +277,3 @@ class MemoryBroker(Broker):
     async def adead_letter(self, delivery: Delivery, reason: str) -> None:
         """Dead-letter from the event loop."""
         self.dead_letter(delivery, reason)
-
-    # -- internals (callers hold the store's condition) -------------------------------
-
-    def _reserve(self, queues: Sequence[str], limit: int) -> tuple[list[Delivery], float | None]:
-        now = time.time()
-        ready: list[_Entry] = []
-        due: list[float] = []
-        for queue in dict.fromkeys(queues):
-            for entry in self._store.queues.get(queue, {}).values():
-                if entry.is_ready(now):
-                    ready.append(entry)
-                else:
-                    due.append(entry.due())
-        chosen = heapq.nsmallest(limit, ready, key=lambda e: (-e.priority, e.id))
-        if not chosen:
-            return [], min(due, default=None)
-        token = uuid.uuid4().hex
-        deliveries = []
-        for entry in chosen:
-            entry.redelivered = entry.redelivered or entry.leased_until is not None
-            entry.leased_until = now + self.visibility_timeout
-            entry.token = token
-            deliveries.append(
-                Delivery(
-                    message=entry.message(),
-                    queue=entry.queue,
-                    tag=(entry.id, token),
-                    exchange=entry.exchange,
-                    routing_key=entry.routing_key,
-                    redelivered=entry.redelivered,
-                )
-            )
-        return deliveries, None
-
-    def _leased_entry(self, delivery: Delivery, action: str) -> _Entry | None:
-        row_id, token = lease_tag(delivery)
-        entry = self._store.queues.get(delivery.queue, {}).get(row_id)
-        if entry is not None and entry.token == token:
-            return entry
-        log_lost_lease(action, delivery)
-        return None
