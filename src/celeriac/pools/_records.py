@@ -7,7 +7,6 @@ import contextlib
 import logging
 import os
 import pickle
-import selectors
 import signal
 import socket
 import time
@@ -56,7 +55,7 @@ class JobRecord:
 class ChildRecord:
     """One child process as the supervisor sees it."""
 
-    __slots__ = ("index", "is_closed", "job", "pid", "reader", "retiring", "sock")
+    __slots__ = ("index", "is_closed", "job", "pid", "reader", "retiring", "sock", "watcher")
 
     def __init__(self, index: int, pid: int, sock: socket.socket) -> None:
         self.index = index
@@ -66,18 +65,14 @@ class ChildRecord:
         self.job: JobRecord | None = None
         self.retiring: str | None = None
         self.is_closed = False
+        #: What reads its socket: ``"loop"`` (the event loop), ``"selector"`` (the
+        #: supervisor thread), or ``None`` (not yet attached).
+        self.watcher: str | None = None
 
     @property
     def name(self) -> str:
         """The name Celery gives it in logs, ``ForkPoolWorker-<index>``."""
         return f"ForkPoolWorker-{self.index}"
-
-    def close(self, selector: selectors.BaseSelector | None) -> None:
-        """Stop watching its socket and close it (once)."""
-        if not self.is_closed and selector is not None:
-            selector.unregister(self.sock)
-            self.sock.close()
-            self.is_closed = True
 
 
 def running(children: Iterable[ChildRecord], job: int) -> ChildRecord | None:

@@ -3,10 +3,15 @@
 Children are forked by a single-threaded fork server (:mod:`celeriac.pools._child` says
 why) and inherit the app; payloads go in and outcomes come back pickled, over a socket
 pair per child. The worker writes a job straight to an idle child (so a long job never
-holds up others: Celery's ``-O fair``); one supervisor thread reads every child's socket
-and the fork server's reports, enforces hard time limits (SIGKILL), replaces children
-that exit or retire (max tasks or memory per child) and reports lost jobs
-(``WorkerLostError``). docs/architecture.md has the design and its numbers.
+holds up others: Celery's ``-O fair``); one supervisor thread reads the fork server's
+reports, enforces hard time limits (SIGKILL), replaces children that exit or retire (max
+tasks or memory per child) and reports lost jobs (``WorkerLostError``).
+
+Who reads the children's outcomes: a pool started on a running event loop (the worker
+starts it so) reads them on that loop (``add_reader``), so ``on_done`` runs on the loop's
+thread in the callback that read the outcome, with no thread hop per job; otherwise, and
+from :meth:`PreforkPool.stop` on, the supervisor thread reads them.
+docs/architecture.md has the design and its numbers.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from celeriac.pools._child import (
     dump_frame,
     start_fork_server,
 )
+from celeriac.pools._readers import ChildReaders
 from celeriac.pools._records import (
     ChildRecord,
     ForkServer,
@@ -82,6 +88,7 @@ class PreforkPool(Pool):
         self._closing = False
         self._abandoning = False
         self._is_server_lost = False
+        self._readers: ChildReaders | None = None
 
     @property
     def limit(self) -> int:
@@ -98,6 +105,14 @@ class PreforkPool(Pool):
         describe_jobs_with(self.options.describe)  # before the fork: children inherit it
         self._server = ForkServer(*start_fork_server(self.target, self.options))
         self._selector = selectors.DefaultSelector()
+        self._readers = ChildReaders(
+            self._lock,
+            self._selector,
+            read=self._read,
+            exited=self._exited,
+            after_exits=self._refill,
+        )
+        self._readers.use_running_loop()
         self._waker = WakePipe()
         self._selector.register(self._waker.read_fd, selectors.EVENT_READ, None)
         self._selector.register(self._server.sock, selectors.EVENT_READ, "control")  # type: ignore[arg-type]
@@ -185,6 +200,9 @@ class PreforkPool(Pool):
         """Warm (``wait``): children finish their job, then exit. Cold: terminate them."""
         if self._thread is None:
             return
+        if self._readers is not None:
+            self._readers.detach(self._children)
+            self._wake()
         with self._lock:
             self._closing = True
             self._abandoning = not wait
@@ -285,8 +303,7 @@ class PreforkPool(Pool):
                         self._read(key.data)
                 self._enforce_time_limits()
                 with self._lock:
-                    self._fill()
-                    self._assign()
+                    self._refill()
             except Exception:  # the supervisor must keep supervising
                 logger.exception("Prefork supervisor step failed")
 
@@ -309,7 +326,7 @@ class PreforkPool(Pool):
         with self._lock:
             self._spawning.discard(index)
             self._children[pid] = child
-            self._selector.register(sock, selectors.EVENT_READ, child)
+            self._readers.watch(child)  # type: ignore[union-attr]
             if self._closing:
                 self._dismiss(child)
             self._assign()
@@ -349,7 +366,7 @@ class PreforkPool(Pool):
         elif self._is_server_lost:  # it exited, and no one is left to report how
             self._on_exit(child.pid, None)
         else:  # it exited (or is exiting): the fork server reports how
-            child.close(self._selector)
+            self._close_child_socket(child)
 
     def _handle_frames(self, child: ChildRecord, data: bytes) -> None:
         for frame in child.reader.feed(data):
@@ -368,7 +385,25 @@ class PreforkPool(Pool):
             if job is not None and not self._abandoning:
                 job.on_done(value, error)
 
-    def _on_exit(self, pid: int, status: int | None) -> None:
+    def _close_child_socket(self, child: ChildRecord) -> None:
+        if child.is_closed:
+            return
+        if self._readers is not None:
+            self._readers.unwatch(child)
+        child.sock.close()
+        child.is_closed = True
+
+    def _on_exit(self, pid: int, status: int | None) -> None:  # the supervisor thread
+        with self._lock:  # a socket read on the loop: its exit is handled there too
+            if self._readers is not None and self._readers.exited(pid, status):
+                return
+        self._exited(pid, status)
+
+    def _refill(self) -> None:  # lock held
+        self._fill()
+        self._assign()
+
+    def _exited(self, pid: int, status: int | None) -> None:
         child = self._children.get(pid)
         if child is None:
             return
@@ -376,7 +411,7 @@ class PreforkPool(Pool):
             child.sock.setblocking(True)
             while data := child.sock.recv(1 << 16):
                 self._handle_frames(child, data)
-            child.close(self._selector)
+            self._close_child_socket(child)
         how = describe_exit(status)
         with self._lock:
             del self._children[pid]

@@ -15,24 +15,26 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from celeriac import serialization
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery
-from celeriac.exceptions import CeleriacError, ContentDisallowed, NotRegistered, OperationalError
-from celeriac.protocol import TaskMessage, parse_task_message
+from celeriac.exceptions import CeleriacError, OperationalError
+from celeriac.protocol import TaskMessage
 from celeriac.worker import policy
 from celeriac.worker.hooks import Hook, run_hooks
+from celeriac.worker.payload import TaskJob
 from celeriac.worker.ratelimit import RateLimits
+from celeriac.worker.receive import Reception
 from celeriac.worker.revokes import Revocations
-from celeriac.worker.settle import Job, Settlement, background
+from celeriac.worker.settle import Acks, Job, Settlement, background
 
 if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.pools.base import Pool
-    from celeriac.worker.execute import Outcome
 
 __all__ = ["Consumer"]
 
@@ -93,7 +95,9 @@ class Consumer:
         self.processed = 0
         self._due: collections.deque[Job] = collections.deque()
         self._rate_timer: asyncio.TimerHandle | None = None
-        self._acks: list[Delivery] = []
+        self._acks = Acks(app, batch=lambda: max(self.prefetch_limit // 2, 1))
+        self._done: collections.deque[tuple[Job, Any, BaseException | None]] = collections.deque()
+        self._settling = False
         self.settlement = Settlement(
             app,
             hostname=hostname,
@@ -103,11 +107,15 @@ class Consumer:
             hard_limit=lambda message: self._time_limits(message)[0],
             dead_letter=self._dead_letter,
         )
+        self.reception = Reception(
+            app, accept=self.accept, revoked=self.revoked, hooks=self.hooks, acks=self._acks
+        )
         self._wakeup = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
         self._fetch: asyncio.Future[list[Delivery]] | None = None
 
     @property
@@ -125,19 +133,34 @@ class Consumer:
         """How many messages are held here, running or waiting (any thread may ask)."""
         return len(self._due) + len(self.rate_limits) + len(self.reserved) + len(self.active)
 
+    def _wants_more(self) -> bool:
+        """Whether to take messages now (in batches: not each time a slot frees up).
+
+        When half the prefetch window is free, or the pool has a free slot and nothing
+        to give it.
+        """
+        limit = self.prefetch_limit
+        room = limit - self.held()
+        if room <= 0:
+            return False
+        return room * 2 >= limit or (
+            len(self.active) < self.pool.limit and not self.reserved and not self._due
+        )
+
     async def run(self) -> None:
         """Consume until :meth:`stop` is called."""
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         broker = self.app.broker
         renew = asyncio.create_task(self._renew_leases())
         failures = 0
         try:
             while not self.is_stopping():
-                room = self.prefetch_limit - self.held()
-                if room <= 0:
+                if not self._wants_more():
                     self._wakeup.clear()
                     await self._wakeup.wait()
                     continue
+                room = self.prefetch_limit - self.held()
                 self._fetch = asyncio.ensure_future(
                     broker.afetch(self.queues, limit=room, timeout=self.fetch_timeout)
                 )
@@ -155,9 +178,10 @@ class Consumer:
                 finally:
                     self._fetch = None
                 for delivery in deliveries:
-                    await self._receive(delivery)
+                    job = await self.reception.receive(delivery)
+                    if job is not None:
+                        self.reserved.append(job)
                 await self._dispatch()
-                await self.settlement.flush_acks()
         finally:
             renew.cancel()
 
@@ -210,74 +234,6 @@ class Consumer:
             logger.info("Returning %d unstarted message(s) to the broker", len(back))
             await self.app.broker.arequeue(back)
 
-    # -- receiving --------------------------------------------------------------------
-
-    async def _receive(self, delivery: Delivery) -> None:
-        message = delivery.message
-        content_type = message.content_type or "application/data"
-        if content_type not in self.accept:
-            refused = f"content type {content_type!r} is not accepted"
-            await self._dead_letter(delivery, refused, ContentDisallowed(refused))
-            return
-        try:
-            task_message = parse_task_message(message, self.accept)
-        except CeleriacError as exc:
-            await self._dead_letter(delivery, f"invalid task message: {exc}", exc)
-            return
-        name, task_id = task_message.name, task_message.id
-        logger.info("Task %s[%s] received", name, task_id, extra={"task_id": task_id})
-        if name not in self.app.tasks:
-            logger.error(
-                "Received unregistered task of type %r. The message has been ignored and "
-                "discarded (task id %s).",
-                name,
-                task_id,
-                extra={"task_id": task_id},
-            )
-            unknown = NotRegistered(name)
-            await asyncio.to_thread(self.app.backend.mark_as_failure, task_id, unknown)
-            self._acks.append(delivery)
-            run_hooks(self.hooks, "on_unknown", task_message, unknown)
-            return
-        expired = task_message.expires is not None and task_message.expires <= self.app.now()
-        if expired or task_id in self.revoked:
-            await self._refuse(delivery, task_message, expired=expired)
-            return
-        eta = task_message.eta
-        if eta is not None and eta > self.app.now() and self.app.broker.supports_eta:
-            # A peer published it without broker-side ETA: hand it back, held until due.
-            await self.app.broker.apublish(
-                message,
-                exchange=delivery.exchange,
-                routing_key=delivery.routing_key or delivery.queue,
-                eta=eta.timestamp(),
-            )
-            self._acks.append(delivery)
-            return
-        self.reserved.append(Job(delivery, task_message))
-        run_hooks(self.hooks, "on_received", task_message)
-
-    async def _refuse(self, delivery: Delivery, message: TaskMessage, *, expired: bool) -> None:
-        """Do not run a revoked or expired task: record REVOKED and ack its message."""
-        reason = "expired" if expired else "revoked"
-        logger.info("Task %s[%s] %s, not running", message.name, message.id, reason)
-        await asyncio.to_thread(self.app.backend.mark_as_revoked, message.id, reason)
-        self._acks.append(delivery)
-        run_hooks(self.hooks, "on_revoked", message, expired=expired)
-
-    async def _dead_letter(self, delivery: Delivery, reason: str, exc: BaseException) -> None:
-        headers = delivery.message.headers
-        task_id = headers.get("id") if isinstance(headers, dict) else None
-        logger.error(
-            "Moving message %s from queue %r to %r: %s",
-            task_id or delivery.tag,
-            delivery.queue,
-            self.dead_letter_queue,
-            reason,
-        )
-        await self.app.broker.adead_letter(delivery, reason)
-        run_hooks(self.hooks, "on_rejected", delivery.message, exc)
-
     # -- dispatching --------------------------------------------------------------------
 
     def _next_job(self) -> Job | None:
@@ -295,52 +251,68 @@ class Consumer:
     def reset_rate_limit(self, name: str) -> None:
         """Read the rate limit of ``name`` again (it changed) and dispatch what may go."""
         self.rate_limits.reset(name)
-        background(self._dispatch_and_flush())
+        background(self._dispatch())
 
     def _schedule_rate_wakeup(self) -> None:
         """Dispatch when the next held job's turn comes (busy pool: a finishing task will)."""
-        wait = self.rate_limits.next_due()
         if self._rate_timer is not None:
             self._rate_timer.cancel()
             self._rate_timer = None
-        if len(self.active) >= self.pool.limit:
+        if not self.rate_limits or len(self.active) >= self.pool.limit:
             return
+        wait = self.rate_limits.next_due()
         if wait is not None and self._loop is not None and not self._stopping:
-            self._rate_timer = self._loop.call_later(
-                wait, lambda: background(self._dispatch_and_flush())
-            )
+            self._rate_timer = self._loop.call_later(wait, lambda: background(self._dispatch()))
 
     async def _dispatch(self) -> None:
+        if not self.pool.is_inline:
+            self._dispatch_now()
+            return
+        try:  # the job runs inside submit(): its early ack goes out first
+            while len(self.active) < self.pool.limit and not self._stopping:
+                job = self._next_job()
+                if job is None:
+                    break
+                if self._start(job):
+                    await self._acks.flush()
+                    self._submit(job)
+        finally:
+            self._schedule_rate_wakeup()
+
+    def _dispatch_now(self) -> None:
+        """Hand jobs to the pool while it has free slots (on the loop, not awaiting)."""
         try:
             while len(self.active) < self.pool.limit and not self._stopping:
                 job = self._next_job()
                 if job is None:
                     break
-                await self._start(job)
+                if self._start(job):
+                    self._submit(job)
         finally:
             self._schedule_rate_wakeup()
 
-    async def _start(self, job: Job) -> None:
-        """Hand ``job`` to the pool (acking first unless it acks late)."""
+    def _start(self, job: Job) -> bool:
+        """Account ``job`` as running (queueing its early ack); whether to submit it."""
         if job.message.id in self.revoked:  # revoked while it waited here
-            await self._refuse(job.delivery, job.message, expired=False)
-            return
+            background(self.reception.refuse(job.delivery, job.message, expired=False))
+            return False
         if not self.app.broker.is_held(job.delivery):
             # Its connection was lost while it waited here: it will be delivered again.
             logger.info("Task %s[%s] taken back by the broker", job.message.name, job.message.id)
-            return
+            return False
         if not policy.acks_late(self.app, job.message.name):
             job.acked = True
-            self._acks.append(job.delivery)
-            if self.pool.is_inline:  # it runs right now: ack first
-                await self.settlement.flush_acks()
+            self._acks.add(job.delivery)
         self.active[id(job)] = job
         self._idle.clear()
         job.time_start = time.time()
         run_hooks(self.hooks, "on_started", job.message)
+        return True
+
+    def _submit(self, job: Job) -> None:
         hard, soft = self._time_limits(job.message)
         job.pool_job = self.pool.submit(
-            (job.message, job.delivery.delivery_info),
+            TaskJob(job.message, job.delivery.delivery_info),
             functools.partial(self._report, job),
             time_limit=hard,
             soft_time_limit=soft,
@@ -366,22 +338,39 @@ class Consumer:
         return policy.time_limits(self.app, message, self.time_limit, self.soft_time_limit)
 
     def _report(self, job: Job, value: Any, error: BaseException | None) -> None:
-        # Called from a pool thread (or inline): hop onto the loop.
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._finished, job, value, error)
+        # From the loop (prefork) or a pool thread: settled in one loop callback per batch.
+        loop = self._loop
+        assert loop is not None
+        self._done.append((job, value, error))
+        if not self._settling:
+            self._settling = True
+            if threading.get_ident() == self._loop_thread:
+                loop.call_soon(self._settle_done)
+            else:
+                loop.call_soon_threadsafe(self._settle_done)
 
-    def _finished(self, job: Job, outcome: Outcome | None, error: BaseException | None) -> None:
-        self.active.pop(id(job), None)
-        self.processed += 1
-        self.settlement.settle(job, outcome, error)
+    def _settle_done(self) -> None:
+        self._settling = False  # first: a report from now on schedules another call
+        done = self._done
+        while done:
+            job, outcome, error = done.popleft()
+            self.active.pop(id(job), None)
+            self.processed += 1
+            try:
+                self.settlement.settle(job, outcome, error)
+            except Exception:  # one job's settlement must not lose the others
+                logger.exception("Settling %s[%s] failed", job.message.name, job.message.id)
         if not self.active:
             self._idle.set()
-        background(self._dispatch_and_flush())
-        self._wakeup.set()
+        if self.pool.is_inline:
+            background(self._dispatch())
+        else:
+            self._dispatch_now()
+        if self._wants_more() or self._stopping:
+            self._wakeup.set()
 
-    async def _dispatch_and_flush(self) -> None:
-        await self._dispatch()
-        await self.settlement.flush_acks()
+    async def _dead_letter(self, delivery: Delivery, reason: str, exc: BaseException) -> None:
+        await self.reception.dead_letter(delivery, reason, exc)
 
     async def _renew_leases(self) -> None:
         broker = self.app.broker

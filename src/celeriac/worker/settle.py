@@ -1,13 +1,14 @@
 """Settling a task that is over: record what the task could not, then ack its message.
 
-(Or requeue it, or dead-letter it.) The task records its own outcome where it ran
-(worker/execute.py). The worker records what a task cannot: a job the pool lost (the
-child died, or was killed at the hard time limit) fails with ``WorkerLostError`` or
-``TimeLimitExceeded``, unless the message is to be delivered again (``acks_late`` with
-``reject_on_worker_lost``, or a timeout without ``acks_on_timeout``); a job stopped by
-``revoke --terminate`` is REVOKED with reason ``terminated`` and never redelivered. A
-failed ``acks_late`` task is acked, or rejected without requeue when its
-``acks_on_failure`` is false (``task_acks_on_failure_or_timeout``, as in Celery).
+(Or requeue it, or dead-letter it; acks go out in batches, :class:`Acks`.) The task
+records its own outcome where it ran (worker/execute.py). The worker records what a
+task cannot: a job the pool lost (the child died, or was killed at the hard time limit)
+fails with ``WorkerLostError`` or ``TimeLimitExceeded``, unless the message is to be
+delivered again (``acks_late`` with ``reject_on_worker_lost``, or a timeout without
+``acks_on_timeout``); a job stopped by ``revoke --terminate`` is REVOKED with reason
+``terminated`` and never redelivered. A failed ``acks_late`` task is acked, or rejected
+without requeue when its ``acks_on_failure`` is false (``task_acks_on_failure_or_timeout``,
+as in Celery).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from celeriac import states
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery, dead_letter_copy
 from celeriac.exceptions import (
+    CeleriacError,
     DecodeError,
     OperationalError,
     TimeLimitExceeded,
@@ -34,9 +36,14 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
     from celeriac.protocol import TaskMessage
 
-__all__ = ["Job", "Settlement", "background"]
+__all__ = ["Acks", "Job", "Settlement", "background"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds an ack may wait for others to share its broker call.
+ACK_DELAY = 0.002
+#: Seconds before acks that failed on a lost connection are sent again.
+_ACK_RETRY = 1.0
 
 
 class Job:
@@ -73,6 +80,80 @@ def _log_task_error(task: asyncio.Future[Any]) -> None:
         logger.error("Consumer background step failed", exc_info=task.exception())
 
 
+class Acks:
+    """The deliveries to acknowledge, sent to the broker in batches, in the background.
+
+    At most one ack call is under way; deliveries added meanwhile go in the next. A
+    batch goes out once it reaches ``batch()`` deliveries, or :data:`ACK_DELAY` after
+    its first one (an early ack is sent a moment after its job went to the pool, as
+    Celery's prefork acks once a child took the job). :meth:`flush` sends everything
+    now and waits for it.
+
+    Args:
+        app: The app, whose broker acks.
+        batch: How many deliveries make a batch worth sending at once.
+    """
+
+    def __init__(self, app: Celery, *, batch: Callable[[], int]) -> None:
+        self.app = app
+        self.batch = batch
+        self.pending: list[Delivery] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._sending: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def add(self, delivery: Delivery) -> None:
+        """Ack ``delivery`` soon (called on the event loop)."""
+        self.pending.append(delivery)
+        if self._sending is not None:
+            return
+        if len(self.pending) >= self.batch():
+            self._send()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._send)
+
+    async def flush(self) -> None:
+        """Send every pending ack now, after the call under way.
+
+        Acks that meet a lost connection are kept and tried again a second later.
+        """
+        while self._sending is not None:
+            await asyncio.shield(self._sending)
+        sending = self._send()
+        if sending is not None:
+            await asyncio.shield(sending)
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _send(self) -> asyncio.Task[None] | None:
+        self._stop_timer()
+        if self._sending is None and self.pending:
+            self._sending = asyncio.ensure_future(self._send_all())
+        return self._sending
+
+    async def _send_all(self) -> None:
+        try:
+            while self.pending:
+                batch = list(self.pending)
+                self.pending.clear()
+                try:
+                    await self.app.broker.aack(batch)
+                except OperationalError as exc:  # still leased here: tried again
+                    logger.warning("Could not ack %d message(s): %s", len(batch), exc)
+                    self.pending[:0] = batch
+                    self._timer = asyncio.get_running_loop().call_later(_ACK_RETRY, self._send)
+                    return
+                except CeleriacError as exc:  # their leases expire: they come back
+                    logger.error("Could not ack %d message(s): %s", len(batch), exc)
+        finally:
+            self._sending = None
+
+
 class Settlement:
     """Settles finished jobs for one consumer.
 
@@ -81,7 +162,7 @@ class Settlement:
         hostname: The worker's node name.
         accept: Content types the worker decodes.
         hooks: The consumer's hooks.
-        acks: The consumer's batch of deliveries to ack; settled ones are appended.
+        acks: The consumer's acks; settled deliveries are added.
         hard_limit: The hard time limit a message ran with (for the log line).
         dead_letter: Moves an unacked delivery to the dead-letter queue, with a reason
             and the error (which the hooks' ``on_rejected`` gets).
@@ -94,7 +175,7 @@ class Settlement:
         hostname: str,
         accept: frozenset[str],
         hooks: Sequence[Hook],
-        acks: list[Delivery],
+        acks: Acks,
         hard_limit: Callable[[TaskMessage], float | None],
         dead_letter: Callable[[Delivery, str, BaseException], Awaitable[None]],
     ) -> None:
@@ -132,7 +213,7 @@ class Settlement:
             elif self._rejects_failure(job, outcome, error):
                 background(self.app.broker.areject([job.delivery]))
             else:
-                self.acks.append(job.delivery)
+                self.acks.add(job.delivery)
 
     def _rejects_failure(
         self, job: Job, outcome: Outcome | None, error: BaseException | None
@@ -148,16 +229,8 @@ class Settlement:
         return failed and not policy.acks_on_failure(self.app, job.message.name)
 
     async def flush_acks(self) -> None:
-        """Ack the batch; after a lost connection keep it for the next flush."""
-        if self.acks:
-            batch = list(self.acks)
-            self.acks.clear()  # the same list: the consumer appends to it too
-            try:
-                await self.app.broker.aack(batch)
-            except OperationalError as exc:
-                # Not fatal: a broker that redelivered them meanwhile ignores these acks.
-                logger.warning("Could not ack %d message(s), will retry: %s", len(batch), exc)
-                self.acks[:0] = batch
+        """Send the pending acks now (after a lost connection they are kept for later)."""
+        await self.acks.flush()
 
     def _terminated(self, job: Job) -> None:
         """Record a task stopped by ``revoke --terminate`` as REVOKED (``terminated``)."""
