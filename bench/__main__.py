@@ -29,7 +29,16 @@ from bench._runs import Runner, Settings
 from bench._source import prepare
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("lpush", "drain", "drain_warning", "bulk", "results", "idle", "sqlite")
+SECTIONS = (
+    "lpush",
+    "drain",
+    "drain_warning",
+    "drain_events",
+    "bulk",
+    "results",
+    "idle",
+    "sqlite",
+)
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -119,11 +128,18 @@ def _run_rep(runner: Runner, raw: dict[str, Any], rep: int, args: argparse.Names
                 "enqueue + drain at -l WARNING",
                 partial(runner.enqueue_and_drain, fw, loglevel="WARNING"),
             ),
+            (
+                "drain_events",
+                "enqueue + drain with -E",
+                partial(runner.enqueue_and_drain, fw, extra_args=["-E"]),
+            ),
             ("bulk", "group", partial(runner.bulk, fw)),
             ("results", "latency, chord, chain", partial(runner.with_results, fw)),
             ("idle", "idle", partial(runner.idle, fw)),
         ]
         for section, what, step in steps:
+            if section == "drain_events" and fw != "celeriac":
+                continue  # a celeriac row: events on against off, same run
             if section in wanted:
                 _step(raw, raw[fw][section], f"{fw}: {what}", step)
     if "sqlite" in wanted:

@@ -54,6 +54,11 @@ def _enqueue_met(ours: float, theirs: float | None, found: dict[str, Any]) -> bo
     )
 
 
+def _events_met(ours: float, theirs: float | None, found: dict[str, Any]) -> bool:
+    without = found.get("drain")
+    return without is not None and ours >= 0.9 * without["median"]
+
+
 def _latency(pct: int) -> Callable[[dict[str, Any]], float]:
     return lambda run: percentile(run["latency"]["ms"], pct)
 
@@ -124,6 +129,19 @@ ROWS = [
         digits=3,
         target="(<= 1/8 of Celery's)",
         check=_ratio_at_most(1 / 8),
+    ),
+    Row(
+        "drain with task events (`-E`), first to last (tasks/s)",
+        ("drain_events",),
+        lambda r: r["drain"]["rate_first"],
+        target=">= 90% of the drain without `-E`",
+        check=_events_met,
+    ),
+    Row(
+        "worker CPU per 1,000 tasks with `-E` (s)",
+        ("drain_events",),
+        lambda r: r["drain"]["cpu_s_per_1000"],
+        digits=3,
     ),
     Row(
         "latency `add.delay(2, 2).get()` p50 (ms)",
@@ -210,6 +228,8 @@ ROWS = [
     Row("SQLite broker + backend: latency p90 (ms)", ("sqlite",), _latency(90), digits=2),
 ]
 
+_DRAIN_ROW = next(row for row in ROWS if row.label.startswith("drain 10,000, first"))
+
 # Rows measured once for both frameworks (they are shown in both columns).
 SHARED_SECTIONS = {"lpush"}
 CELERIAC_ONLY_SECTIONS = {"sqlite"}
@@ -248,6 +268,7 @@ def _cell(found: dict[str, float] | None, digits: int) -> str:
 def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
     """Each row's summaries for both frameworks, its ratio and whether its target is met."""
     lpush = summary(_samples(raw, "celeriac", ROWS[1]))
+    drain = summary(_samples(raw, "celeriac", _DRAIN_ROW))
     rows = []
     for row in ROWS:
         ours = summary(_samples(raw, "celeriac", row))
@@ -262,7 +283,8 @@ def summarize(raw: dict[str, Any]) -> list[dict[str, Any]]:
             ratio = ours["median"] / theirs["median"]
         met = None
         if row.check is not None and ours is not None:
-            met = row.check(ours["median"], theirs["median"] if theirs else None, {"lpush": lpush})
+            found = {"lpush": lpush, "drain": drain}
+            met = row.check(ours["median"], theirs["median"] if theirs else None, found)
         rows.append(
             {
                 "label": row.label,

@@ -79,7 +79,13 @@ class Runner:
             raise RuntimeError(f"client {framework} {operation} failed:\n{done.stderr.decode()}")
         return json.loads(done.stdout.decode().strip().splitlines()[-1])
 
-    def worker(self, framework: str, env: dict[str, str], loglevel: str | None = None) -> Worker:
+    def worker(
+        self,
+        framework: str,
+        env: dict[str, str],
+        loglevel: str | None = None,
+        extra_args: list[str] | None = None,
+    ) -> Worker:
         self._logs += 1
         return Worker(
             framework=framework,
@@ -89,6 +95,7 @@ class Runner:
             loglevel=loglevel or self.settings.loglevel,
             concurrency=self.settings.concurrency,
             python_path=self.settings.python_path,
+            extra_args=list(extra_args or []),
         )
 
     # -- measurements -----------------------------------------------------------------
@@ -99,7 +106,12 @@ class Runner:
         return result
 
     def enqueue_and_drain(
-        self, framework: str, *, loglevel: str | None = None, env: dict[str, str] | None = None
+        self,
+        framework: str,
+        *,
+        loglevel: str | None = None,
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
     ) -> dict[str, Any]:
         """Enqueue n tasks one ``delay()`` at a time, then start a worker and drain them."""
         self.marks.flush()
@@ -107,7 +119,7 @@ class Runner:
         n = self.settings.enqueue_n
         enqueue = self.client(framework, "enqueue", n, env)
         entry_bytes = self.marks.first_entry_bytes()
-        worker = self.worker(framework, env, loglevel)
+        worker = self.worker(framework, env, loglevel, extra_args)
         load_before = _loadavg()
         redis_pid = [self.marks.server_pid()]
         try:

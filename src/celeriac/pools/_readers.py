@@ -34,27 +34,39 @@ class ChildReaders:
     Args:
         lock: The pool's lock (held by callers of :meth:`watch` and :meth:`exited`).
         selector: The supervisor thread's selector.
-        read: Reads what a child's socket holds (``recv``, frames, end of file).
-        exited: Handles one reaped child (``pid``, wait status) on the calling thread.
-        after_exits: Called (lock held) once the loop handled the exits it was given.
+        handle: Handles bytes read from a child's socket (its outcome frames).
     """
 
     def __init__(
         self,
         lock: threading.Lock,
         selector: selectors.BaseSelector,
-        *,
-        read: Callable[[ChildRecord], None],
-        exited: Callable[[int, int | None], None],
-        after_exits: Callable[[], None],
+        handle: Callable[[ChildRecord, bytes], None],
     ) -> None:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._lock = lock
         self._selector = selector
-        self._read = read
-        self._exited = exited
-        self._after_exits = after_exits
+        self._handle = handle
+        self._exited: Callable[[int, int | None], None] = lambda pid, status: None
+        self._after_exits: Callable[[], None] = lambda: None
+        self._closed: Callable[[ChildRecord], None] = lambda child: None
         self._exits: collections.deque[tuple[int, int | None]] = collections.deque()
+
+    def on_exit(
+        self,
+        exited: Callable[[int, int | None], None],
+        *,
+        after: Callable[[], None],
+        closed: Callable[[ChildRecord], None],
+    ) -> None:
+        """How to handle a reaped child: ``exited(pid, wait_status)``, on the reading thread.
+
+        ``after()`` is called (lock held) once the loop handled the exits it was given;
+        ``closed(child)`` once a child's socket reached end of file and was closed.
+        """
+        self._exited = exited
+        self._after_exits = after
+        self._closed = closed
 
     def use_running_loop(self) -> None:
         """Read on the event loop running in this thread, if there is one."""
@@ -69,13 +81,28 @@ class ChildReaders:
             self._selector.register(child.sock, selectors.EVENT_READ, child)
             child.watcher = "selector"
 
-    def unwatch(self, child: ChildRecord) -> None:
-        """Stop reading ``child``'s socket (before it is closed)."""
+    def read(self, child: ChildRecord) -> None:
+        """Read what ``child`` sent; at end of file, stop reading and close its socket."""
+        try:
+            data = child.sock.recv(1 << 16)
+        except OSError:
+            data = b""
+        if data:
+            self._handle(child, data)
+        else:  # it exited (or is exiting): the fork server reports how
+            self.close(child)
+
+    def close(self, child: ChildRecord) -> None:
+        """Stop reading ``child``'s socket and close it."""
+        if child.is_closed:
+            return
         if child.watcher == "selector":
             self._selector.unregister(child.sock)
         elif child.watcher == "loop" and self.loop is not None:
             self.loop.remove_reader(child.sock.fileno())
         child.watcher = None
+        child.sock.close()
+        child.is_closed = True
 
     def exited(self, pid: int, status: int | None) -> bool:
         """Hand a reaped child to the loop (lock held); whether it was handed over."""
@@ -117,7 +144,7 @@ class ChildReaders:
     def _attach(self, child: ChildRecord) -> None:  # on the loop
         with self._lock:
             if self.loop is not None and not child.is_closed and child.watcher is None:
-                self.loop.add_reader(child.sock.fileno(), self._read, child)
+                self.loop.add_reader(child.sock.fileno(), self.read, child)
                 child.watcher = "loop"
 
     def _exits_on_loop(self) -> None:

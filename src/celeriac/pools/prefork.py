@@ -5,12 +5,8 @@ why) and inherit the app; payloads go in and outcomes come back pickled, over a 
 pair per child. The worker writes a job straight to an idle child (so a long job never
 holds up others: Celery's ``-O fair``); one supervisor thread reads the fork server's
 reports, enforces hard time limits (SIGKILL), replaces children that exit or retire (max
-tasks or memory per child) and reports lost jobs (``WorkerLostError``).
-
-Who reads the children's outcomes: a pool started on a running event loop (the worker
-starts it so) reads them on that loop (``add_reader``), so ``on_done`` runs on the loop's
-thread in the callback that read the outcome, with no thread hop per job; otherwise, and
-from :meth:`PreforkPool.stop` on, the supervisor thread reads them.
+tasks or memory per child) and reports lost jobs (``WorkerLostError``). Outcomes are read
+on the event loop the pool was started on, if any (:mod:`celeriac.pools._readers`).
 docs/architecture.md has the design and its numbers.
 """
 
@@ -105,14 +101,9 @@ class PreforkPool(Pool):
         describe_jobs_with(self.options.describe)  # before the fork: children inherit it
         self._server = ForkServer(*start_fork_server(self.target, self.options))
         self._selector = selectors.DefaultSelector()
-        self._readers = ChildReaders(
-            self._lock,
-            self._selector,
-            read=self._read,
-            exited=self._exited,
-            after_exits=self._refill,
-        )
-        self._readers.use_running_loop()
+        self._readers = readers = ChildReaders(self._lock, self._selector, self._handle_frames)
+        readers.on_exit(self._exited, after=self._refill, closed=self._socket_closed)
+        readers.use_running_loop()
         self._waker = WakePipe()
         self._selector.register(self._waker.read_fd, selectors.EVENT_READ, None)
         self._selector.register(self._server.sock, selectors.EVENT_READ, "control")  # type: ignore[arg-type]
@@ -300,9 +291,11 @@ class PreforkPool(Pool):
                     elif key.data == "control":
                         self._read_control()
                     else:
-                        self._read(key.data)
-                self._enforce_time_limits()
+                        self._readers.read(key.data)  # type: ignore[union-attr]
                 with self._lock:
+                    for child in overdue(self._children.values()):
+                        child.job.timed_out = True  # type: ignore[union-attr]
+                        signal_quietly(child.pid, signal.SIGKILL)
                     self._refill()
             except Exception:  # the supervisor must keep supervising
                 logger.exception("Prefork supervisor step failed")
@@ -356,18 +349,6 @@ class PreforkPool(Pool):
             self._selector.unregister(server.sock)
             server.close()
 
-    def _read(self, child: ChildRecord) -> None:
-        try:
-            data = child.sock.recv(1 << 16)
-        except OSError:
-            data = b""
-        if data:
-            self._handle_frames(child, data)
-        elif self._is_server_lost:  # it exited, and no one is left to report how
-            self._on_exit(child.pid, None)
-        else:  # it exited (or is exiting): the fork server reports how
-            self._close_child_socket(child)
-
     def _handle_frames(self, child: ChildRecord, data: bytes) -> None:
         for frame in child.reader.feed(data):
             try:
@@ -385,13 +366,9 @@ class PreforkPool(Pool):
             if job is not None and not self._abandoning:
                 job.on_done(value, error)
 
-    def _close_child_socket(self, child: ChildRecord) -> None:
-        if child.is_closed:
-            return
-        if self._readers is not None:
-            self._readers.unwatch(child)
-        child.sock.close()
-        child.is_closed = True
+    def _socket_closed(self, child: ChildRecord) -> None:
+        if self._is_server_lost:  # no one is left to report how it exited
+            self._on_exit(child.pid, None)
 
     def _on_exit(self, pid: int, status: int | None) -> None:  # the supervisor thread
         with self._lock:  # a socket read on the loop: its exit is handled there too
@@ -411,7 +388,7 @@ class PreforkPool(Pool):
             child.sock.setblocking(True)
             while data := child.sock.recv(1 << 16):
                 self._handle_frames(child, data)
-            self._close_child_socket(child)
+            self._readers.close(child)  # type: ignore[union-attr]
         how = describe_exit(status)
         with self._lock:
             del self._children[pid]
@@ -426,9 +403,3 @@ class PreforkPool(Pool):
             logger.info("Replacing %s (pid %d): it %s", child.name, pid, child.retiring)
         elif not self._closing:
             logger.error("Process %r pid:%d exited with %r", child.name, pid, how)
-
-    def _enforce_time_limits(self) -> None:
-        with self._lock:
-            for child in overdue(self._children.values()):
-                child.job.timed_out = True  # type: ignore[union-attr]
-                signal_quietly(child.pid, signal.SIGKILL)

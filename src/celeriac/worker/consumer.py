@@ -95,7 +95,7 @@ class Consumer:
         self.processed = 0
         self._due: collections.deque[Job] = collections.deque()
         self._rate_timer: asyncio.TimerHandle | None = None
-        self._acks = Acks(app, batch=lambda: max(self.prefetch_limit // 2, 1))
+        self._acks = Acks(app, batch=lambda: self.prefetch_limit)
         self._done: collections.deque[tuple[Job, Any, BaseException | None]] = collections.deque()
         self._settling = False
         self.settlement = Settlement(

@@ -41,7 +41,7 @@ __all__ = ["Acks", "Job", "Settlement", "background"]
 logger = logging.getLogger(__name__)
 
 #: Seconds an ack may wait for others to share its broker call.
-ACK_DELAY = 0.002
+ACK_DELAY = 0.005
 #: Seconds before acks that failed on a lost connection are sent again.
 _ACK_RETRY = 1.0
 
