@@ -85,7 +85,7 @@ class Acks:
 
     At most one ack call is under way; deliveries added meanwhile go in the next. A
     batch goes out once it reaches ``batch()`` deliveries, or :data:`ACK_DELAY` after
-    its first one (an early ack is sent a moment after its job went to the pool, as
+    the first one (an early ack is sent a moment after its job went to the pool, as
     Celery's prefork acks once a child took the job). :meth:`flush` sends everything
     now and waits for it.
 
@@ -100,6 +100,7 @@ class Acks:
         self.pending: list[Delivery] = []
         self._timer: asyncio.TimerHandle | None = None
         self._sending: asyncio.Task[None] | None = None
+        self._failures = 0  # ack calls that met a lost connection
 
     def __len__(self) -> int:
         return len(self.pending)
@@ -107,23 +108,29 @@ class Acks:
     def add(self, delivery: Delivery) -> None:
         """Ack ``delivery`` soon (called on the event loop)."""
         self.pending.append(delivery)
-        if self._sending is not None:
-            return
+        if self._sending is None:
+            self._arm()
+
+    def _arm(self) -> None:
         if len(self.pending) >= self.batch():
             self._send()
-        elif self._timer is None:
+        elif self._timer is None and self.pending:
             self._timer = asyncio.get_running_loop().call_later(ACK_DELAY, self._send)
 
     async def flush(self) -> None:
-        """Send every pending ack now, after the call under way.
+        """Send every pending ack now and wait until none is under way.
 
         Acks that meet a lost connection are kept and tried again a second later.
         """
-        while self._sending is not None:
-            await asyncio.shield(self._sending)
-        sending = self._send()
-        if sending is not None:
-            await asyncio.shield(sending)
+        failures = self._failures
+        while True:
+            sending = self._sending
+            if sending is None:
+                if not self.pending or self._failures > failures:
+                    return
+                sending = self._send()
+            if sending is not None:
+                await asyncio.shield(sending)
 
     def _stop_timer(self) -> None:
         if self._timer is not None:
@@ -137,21 +144,24 @@ class Acks:
         return self._sending
 
     async def _send_all(self) -> None:
+        batch = list(self.pending)
+        self.pending.clear()
+        retry = False
         try:
-            while self.pending:
-                batch = list(self.pending)
-                self.pending.clear()
-                try:
-                    await self.app.broker.aack(batch)
-                except OperationalError as exc:  # still leased here: tried again
-                    logger.warning("Could not ack %d message(s): %s", len(batch), exc)
-                    self.pending[:0] = batch
-                    self._timer = asyncio.get_running_loop().call_later(_ACK_RETRY, self._send)
-                    return
-                except CeleriacError as exc:  # their leases expire: they come back
-                    logger.error("Could not ack %d message(s): %s", len(batch), exc)
+            await self.app.broker.aack(batch)
+        except OperationalError as exc:  # still leased here: tried again
+            logger.warning("Could not ack %d message(s): %s", len(batch), exc)
+            self.pending[:0] = batch
+            self._failures += 1
+            retry = True
+        except CeleriacError as exc:  # their leases expire: they come back
+            logger.error("Could not ack %d message(s): %s", len(batch), exc)
         finally:
             self._sending = None
+        if retry:
+            self._timer = asyncio.get_running_loop().call_later(_ACK_RETRY, self._send)
+        else:  # what came meanwhile waits for its own batch or delay
+            self._arm()
 
 
 class Settlement:
