@@ -1,0 +1,101 @@
+"""The consumer's acks go out in batches, in the background, and survive a lost connection."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+
+from celeriac.brokers.base import Delivery
+from celeriac.brokers.memory import MemoryBroker
+from celeriac.exceptions import OperationalError
+from celeriac.protocol import build_task_message
+from celeriac.worker import settle
+from celeriac.worker.settle import Acks
+
+
+class RecordingBroker(MemoryBroker):
+    """A memory broker that records each ack call (and fails the first ``failures``)."""
+
+    def __init__(self, failures: int = 0) -> None:
+        super().__init__(name=f"acks-{uuid.uuid4().hex}")
+        self.failures = failures
+        self.calls: list[int] = []
+        self.acked = asyncio.Event()
+
+    async def aack(self, deliveries: Sequence[Delivery]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise OperationalError("connection lost")
+        self.calls.append(len(deliveries))
+        await super().aack(deliveries)
+        self.acked.set()
+
+
+class Holder:
+    def __init__(self, broker: MemoryBroker) -> None:
+        self.broker = broker
+
+
+async def leased(broker: MemoryBroker, n: int) -> list[Delivery]:
+    for i in range(n):
+        message = build_task_message(name="t.noop", task_id=f"id-{i}", args=(), kwargs={})
+        broker.publish(message, routing_key="celery")
+    return await broker.afetch(["celery"], limit=n, timeout=1)
+
+
+def acks_for(broker: MemoryBroker, batch: int) -> Acks:
+    return Acks(cast(Any, Holder(broker)), batch=lambda: batch)
+
+
+def test_a_full_batch_goes_without_waiting_for_the_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settle, "ACK_DELAY", 3600.0)
+
+    async def scenario() -> None:
+        broker = RecordingBroker()
+        deliveries = await leased(broker, 10)
+        acks = acks_for(broker, 4)
+        for delivery in deliveries[:4]:
+            acks.add(delivery)
+        async with asyncio.timeout(10):
+            await broker.acked.wait()
+        assert broker.calls == [4]
+        for delivery in deliveries[4:]:
+            acks.add(delivery)
+        await acks.flush()
+        assert broker.calls == [4, 6]
+        assert broker.size("celery") == 0 and len(acks) == 0
+        assert not await broker.afetch(["celery"], limit=10, timeout=0)
+
+    asyncio.run(scenario())
+
+
+def test_a_small_batch_goes_after_the_delay() -> None:
+    async def scenario() -> None:
+        broker = RecordingBroker()
+        acks = acks_for(broker, 100)
+        for delivery in await leased(broker, 3):
+            acks.add(delivery)
+        assert broker.calls == []
+        async with asyncio.timeout(10):
+            await broker.acked.wait()
+        assert broker.calls == [3]
+
+    asyncio.run(scenario())
+
+
+def test_acks_that_meet_a_lost_connection_are_sent_again() -> None:
+    async def scenario() -> None:
+        broker = RecordingBroker(failures=1)
+        acks = acks_for(broker, 2)
+        for delivery in await leased(broker, 2):
+            acks.add(delivery)
+        async with asyncio.timeout(10):
+            await broker.acked.wait()
+        assert broker.calls == [2]
+        assert len(acks) == 0
+
+    asyncio.run(scenario())
