@@ -334,21 +334,23 @@ def _serve(
     max_memory_kib: int | None,
 ) -> None:
     done = 0
+    reader = FrameReader()  # one recv per job, mostly: a job's frame comes whole
     while True:
-        got, frame = recv_frame(sock)
-        if not got:
+        data = sock.recv(1 << 16)
+        if not data:
             return
-        payload, soft_time_limit = frame
-        value, error = _run_one(target, payload, soft_time_limit)
-        done += 1
-        retiring = None
-        if max_tasks and done >= max_tasks:
-            retiring = f"ran {done} task(s) (max-tasks-per-child)"
-        elif max_memory_kib and (used := resident_kib()) > max_memory_kib:
-            retiring = f"uses {used} KiB > {max_memory_kib} KiB (max-memory-per-child)"
-        _reply(sock, value, error, retiring)
-        if retiring:
-            return
+        for frame in reader.feed(data):
+            payload, soft_time_limit = pickle.loads(frame)
+            value, error = _run_one(target, payload, soft_time_limit)
+            done += 1
+            retiring = None
+            if max_tasks and done >= max_tasks:
+                retiring = f"ran {done} task(s) (max-tasks-per-child)"
+            elif max_memory_kib and (used := resident_kib()) > max_memory_kib:
+                retiring = f"uses {used} KiB > {max_memory_kib} KiB (max-memory-per-child)"
+            _reply(sock, value, error, retiring)
+            if retiring:
+                return
 
 
 def _run_one(

@@ -6,8 +6,7 @@ pair per child. The worker writes a job straight to an idle child (so a long job
 holds up others: Celery's ``-O fair``); one supervisor thread reads the fork server's
 reports, enforces hard time limits (SIGKILL), replaces children that exit or retire (max
 tasks or memory per child) and reports lost jobs (``WorkerLostError``). Outcomes are read
-on the event loop the pool was started on, if any (:mod:`celeriac.pools._readers`).
-docs/architecture.md has the design and its numbers.
+on the loop the pool started on, if any (``_readers``); docs/architecture.md has more.
 """
 
 from __future__ import annotations
@@ -191,9 +190,8 @@ class PreforkPool(Pool):
         """Warm (``wait``): children finish their job, then exit. Cold: terminate them."""
         if self._thread is None:
             return
-        if self._readers is not None:
+        if self._readers is not None:  # the supervisor reads them from now on
             self._readers.detach(self._children)
-            self._wake()
         with self._lock:
             self._closing = True
             self._abandoning = not wait
@@ -226,6 +224,8 @@ class PreforkPool(Pool):
         }
 
     def _assign(self) -> None:  # this and the next four: called with the lock held
+        if not self._pending:
+            return
         idle = [c for c in self._children.values() if c.job is None and not c.retiring]
         while self._pending and idle:
             child, job = idle.pop(), self._pending.popleft()
@@ -254,6 +254,8 @@ class PreforkPool(Pool):
             self._spawning.add(index)
 
     def _retire_surplus(self) -> None:
+        if len(self._children) <= self._size:
+            return
         working = [c for c in self._children.values() if not c.retiring]
         surplus = len(working) - self._size
         for child in sorted(working, key=lambda c: c.job is not None)[: max(surplus, 0)]:
@@ -372,9 +374,9 @@ class PreforkPool(Pool):
 
     def _on_exit(self, pid: int, status: int | None) -> None:  # the supervisor thread
         with self._lock:  # a socket read on the loop: its exit is handled there too
-            if self._readers is not None and self._readers.exited(pid, status):
-                return
-        self._exited(pid, status)
+            on_loop = self._readers is not None and self._readers.exited(pid, status)
+        if not on_loop:
+            self._exited(pid, status)
 
     def _refill(self) -> None:  # lock held
         self._fill()
