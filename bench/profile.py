@@ -60,7 +60,10 @@ CHILD_STAGES = [
     ("logging (the succeeded line)", r"\(logging/"),
     ("result backend write", r"celeriac/backends/"),
     ("send the outcome (pickle + write)", r"_reply \(|send_frame|dump_frame"),
-    ("receive the job (read + unpickle)", r"recv_frame|_recv_exact"),
+    (
+        "receive the job (read, unpickle, parse the headers)",
+        r"recv_frame|_recv_exact|FrameReader|worker/payload\.py|_serve \([^;]*\)$",
+    ),
     ("decode the body (json)", r"decode_body|_load_body|serialization\.py"),
     ("the task function", r"benchdefs\.py"),
     ("trace: request, states, signals", r"celeriac/worker/|celeriac/app/|_run_one"),
