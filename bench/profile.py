@@ -42,7 +42,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MAIN_STAGES = [
     ("logging (the received line)", r"\(logging/"),
     ("remote-control mailbox thread", r"_redis_control|Mailbox"),
-    ("pool: read + unpickle outcomes", r"PreforkPool\._read|_handle_frames \(.*:\d+\)$"),
     ("supervisor thread: write the next job to a child", r"celeriac-prefork-supervisor.*_assign"),
     ("supervisor thread: hand completion to the loop", r"celeriac-prefork-supervisor.*_report"),
     ("supervisor thread: select and the rest", r"celeriac-prefork-supervisor"),
@@ -52,6 +51,7 @@ MAIN_STAGES = [
     ("loop: hooks (stats, signals)", r"run_hooks"),
     ("loop: dispatch (pickle + write to a child)", r"Consumer\._dispatch|PreforkPool\.submit"),
     ("loop: completion (settling)", r"Consumer\._finished|Consumer\._settle_done|_report"),
+    ("pool: read + unpickle outcomes", r"ChildReaders\.read|_handle_frames|FrameReader"),
     ("loop: lease renewal", r"_renew"),
     ("loop: redis-py (commands, replies)", r"redis/"),
     ("loop: asyncio scheduling and select", r"asyncio/"),
@@ -86,7 +86,7 @@ SPY_OPTIONS = ["--subprocesses", "--nonblocking", "--threads", "--gil", "--rate"
 SPY_OPTIONS += ["--format", "raw"]
 MONITOR_SECONDS = 3.0
 # Tasks/s a worker drains at most here: enough are enqueued to outlast the window.
-DRAIN_GUESS = {"celeriac": 4_000, "celery": 1_000}
+DRAIN_GUESS = {"celeriac": 8_000, "celery": 1_000}
 
 Stacks = collections.Counter[tuple[str, ...]]
 _ZERO = ThreadStats(0.0, 0.0, 0, 0)  # a thread started during the window

@@ -98,6 +98,7 @@ class Consumer:
         self._acks = Acks(app, batch=lambda: self.prefetch_limit)
         self._done: collections.deque[tuple[Job, Any, BaseException | None]] = collections.deque()
         self._settling = False
+        self._dispatching = False
         self.settlement = Settlement(
             app,
             hostname=hostname,
@@ -281,6 +282,7 @@ class Consumer:
 
     def _dispatch_now(self) -> None:
         """Hand jobs to the pool while it has free slots (on the loop, not awaiting)."""
+        self._dispatching = True
         try:
             while len(self.active) < self.pool.limit and not self._stopping:
                 job = self._next_job()
@@ -289,6 +291,7 @@ class Consumer:
                 if self._start(job):
                     self._submit(job)
         finally:
+            self._dispatching = False
             self._schedule_rate_wakeup()
 
     def _start(self, job: Job) -> bool:
@@ -338,13 +341,18 @@ class Consumer:
         return policy.time_limits(self.app, message, self.time_limit, self.soft_time_limit)
 
     def _report(self, job: Job, value: Any, error: BaseException | None) -> None:
-        # From the loop (prefork) or a pool thread: settled in one loop callback per batch.
+        # On the loop (prefork reads outcomes there): settled now, so the next job goes
+        # out in the callback that read this outcome; from a pool thread, or from inside
+        # a dispatch, in one loop callback per batch.
         loop = self._loop
         assert loop is not None
         self._done.append((job, value, error))
-        if not self._settling:
+        on_loop = threading.get_ident() == self._loop_thread
+        if on_loop and not self._dispatching and not self.pool.is_inline:
+            self._settle_done()
+        elif not self._settling:
             self._settling = True
-            if threading.get_ident() == self._loop_thread:
+            if on_loop:
                 loop.call_soon(self._settle_done)
             else:
                 loop.call_soon_threadsafe(self._settle_done)
