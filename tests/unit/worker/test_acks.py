@@ -1,4 +1,4 @@
-"""The consumer's acks go out in batches, in the background, and survive a lost connection."""
+"""The consumer's takes and acks go out in batches; acks survive a lost connection."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Any, cast
 
 import pytest
 
+from celeriac import Celery
 from celeriac.brokers.base import Delivery
 from celeriac.brokers.memory import MemoryBroker
 from celeriac.exceptions import OperationalError
 from celeriac.protocol import build_task_message
+from celeriac.testing.worker import start_worker
 from celeriac.worker import settle
 from celeriac.worker.settle import Acks
 
@@ -99,3 +101,38 @@ def test_acks_that_meet_a_lost_connection_are_sent_again() -> None:
         assert len(acks) == 0
 
     asyncio.run(scenario())
+
+
+class CountingBroker(MemoryBroker):
+    """A memory broker that records the limit of every take."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name=name)
+        self.limits: list[int] = []
+
+    async def afetch(self, queues: Sequence[str], *, limit: int, timeout: float) -> list[Delivery]:
+        self.limits.append(limit)
+        return await super().afetch(queues, limit=limit, timeout=timeout)
+
+
+def test_the_consumer_takes_half_a_prefetch_window_or_more_at_a_time() -> None:
+    name = f"takes-{uuid.uuid4().hex}"
+    app = Celery("t", broker=f"memory://{name}", backend="cache+memory://", set_as_current=False)
+    broker = CountingBroker(name)
+    app._broker = broker  # the worker uses this instance, which counts its takes
+
+    @app.task
+    def noop() -> None:
+        return None
+
+    try:
+        results = [noop.delay() for _ in range(60)]
+        with start_worker(app, concurrency=2, prefetch_multiplier=4):
+            for result in results:
+                result.get(timeout=10)
+        # The window is 8: a take waits until 4 slots are free (or the pool would idle).
+        assert broker.limits and min(broker.limits) >= 4
+        assert broker.size("celery") == 0
+    finally:
+        MemoryBroker.reset(name)
+        app.close()
