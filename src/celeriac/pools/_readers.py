@@ -89,8 +89,9 @@ class ChildReaders:
             data = b""
         if data:
             self._handle(child, data)
-        else:  # it exited (or is exiting): the fork server reports how
+        else:  # it exited (or is exiting): the fork server reports how, if it still can
             self.close(child)
+            self._closed(child)
 
     def close(self, child: ChildRecord) -> None:
         """Stop reading ``child``'s socket and close it."""

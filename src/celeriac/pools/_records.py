@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import logging
 import os
 import pickle
 import signal
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, final
 
+from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
 from celeriac.pools._child import FrameReader, dump_frame
 from celeriac.pools.base import DoneCallback
 
@@ -22,6 +24,9 @@ __all__ = [
     "JobRecord",
     "WakePipe",
     "describe_exit",
+    "free_indexes",
+    "idle_surplus",
+    "lost_job_error",
     "overdue",
     "running",
     "signal_quietly",
@@ -73,6 +78,26 @@ class ChildRecord:
     def name(self) -> str:
         """The name Celery gives it in logs, ``ForkPoolWorker-<index>``."""
         return f"ForkPoolWorker-{self.index}"
+
+
+def free_indexes(children: Iterable[ChildRecord], spawning: set[int]) -> Iterator[int]:
+    """Child indexes (1, 2, ...) that no child has and no spawn request holds."""
+    used = {c.index for c in children} | spawning
+    return (i for i in itertools.count(1) if i not in used)
+
+
+def idle_surplus(children: Iterable[ChildRecord], size: int) -> list[ChildRecord]:
+    """Idle working children beyond ``size`` (busy ones count, but leave after their job)."""
+    working = [c for c in children if not c.retiring]
+    extra = sorted(working, key=lambda c: c.job is not None)[: max(len(working) - size, 0)]
+    return [c for c in extra if c.job is None]
+
+
+def lost_job_error(job: JobRecord, how: str) -> BaseException:
+    """What a job reports when its child died: a hard time limit, or a lost worker."""
+    if job.timed_out:
+        return TimeLimitExceeded(job.time_limit)
+    return WorkerLostError(f"Worker exited prematurely: {how} Job: {job.number}.")
 
 
 def running(children: Iterable[ChildRecord], job: int) -> ChildRecord | None:

@@ -24,12 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any, final
 
-from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
-from celeriac.pools._child import (
-    describe_jobs_with,
-    dump_frame,
-    start_fork_server,
-)
+from celeriac.exceptions import WorkerLostError
+from celeriac.pools._child import describe_jobs_with, dump_frame, start_fork_server
 from celeriac.pools._readers import ChildReaders
 from celeriac.pools._records import (
     ChildRecord,
@@ -37,6 +33,9 @@ from celeriac.pools._records import (
     JobRecord,
     WakePipe,
     describe_exit,
+    free_indexes,
+    idle_surplus,
+    lost_job_error,
     overdue,
     running,
     signal_quietly,
@@ -245,8 +244,7 @@ class PreforkPool(Pool):
         if self._closing or self._server is None:
             return
         working = sum(1 for c in self._children.values() if not c.retiring)
-        used = {c.index for c in self._children.values()} | self._spawning
-        free = (i for i in itertools.count(1) if i not in used)
+        free = free_indexes(self._children.values(), self._spawning)
         for _ in range(self._size - working - len(self._spawning)):
             index = next(free)
             if not self._server.send(("spawn", index)):
@@ -254,12 +252,8 @@ class PreforkPool(Pool):
             self._spawning.add(index)
 
     def _retire_surplus(self) -> None:
-        if len(self._children) <= self._size:
-            return
-        working = [c for c in self._children.values() if not c.retiring]
-        surplus = len(working) - self._size
-        for child in sorted(working, key=lambda c: c.job is not None)[: max(surplus, 0)]:
-            if child.job is None:
+        if len(self._children) > self._size:
+            for child in idle_surplus(self._children.values(), self._size):
                 child.retiring = "is not needed (the pool shrinks)"
                 self._dismiss(child)
 
@@ -315,7 +309,6 @@ class PreforkPool(Pool):
                 self._on_exit(*rest)
 
     def _add_child(self, index: int, pid: int, fd: int) -> None:
-        assert self._selector is not None
         sock = socket.socket(fileno=fd)
         child = ChildRecord(index, pid, sock)
         with self._lock:
@@ -396,8 +389,7 @@ class PreforkPool(Pool):
             del self._children[pid]
             job, child.job = child.job, None
         if job is not None:
-            lost = f"Worker exited prematurely: {how} Job: {job.number}."
-            error = TimeLimitExceeded(job.time_limit) if job.timed_out else WorkerLostError(lost)
+            error = lost_job_error(job, how)
             logger.error("Process %r pid:%d exited with %r", child.name, pid, how)
             if not self._abandoning:
                 job.on_done(None, error)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import threading
 from typing import Any
 
 from celeriac.exceptions import TimeLimitExceeded, WorkerLostError
 from celeriac.pools.base import PoolOptions
 from celeriac.pools.prefork import PreforkPool
+from tests.unit.pools.test_pool_control import busy
 from tests.unit.pools.test_pools import work
+from tests.unit.pools.test_prefork_server_loss import parent_of
 
 
 class LoopResults:
@@ -18,10 +22,11 @@ class LoopResults:
     def __init__(self) -> None:
         self.items: list[tuple[Any, BaseException | None, int]] = []
         self.changed = asyncio.Event()
+        self.loop = asyncio.get_running_loop()
 
     def __call__(self, value: Any, error: BaseException | None) -> None:
         self.items.append((value, error, threading.get_ident()))
-        self.changed.set()
+        self.loop.call_soon_threadsafe(self.changed.set)  # some come from other threads
 
     async def wait(self, count: int) -> list[tuple[Any, BaseException | None, int]]:
         async with asyncio.timeout(20):
@@ -103,5 +108,28 @@ def test_stop_from_another_thread_while_the_loop_runs() -> None:
         await results.wait(1)
         await asyncio.to_thread(pool.stop, wait=True)
         assert pool.info()["processes"] == []
+
+    run(scenario)
+
+
+def test_losing_the_fork_server_reports_jobs_on_the_loop() -> None:
+    async def scenario() -> None:
+        pool = PreforkPool(concurrency=1, target=busy)
+        pool.start()
+        try:
+            results = LoopResults()
+            running = pool.submit(("spin", 30), results)
+            assert running is not None
+            child = pool.job_pid(running)  # written to the child at once
+            assert child is not None
+            pool.submit(("value", "never runs"), results)  # no child will take it
+            os.kill(parent_of(child), signal.SIGKILL)
+            items = await results.wait(2)
+            assert all(isinstance(error, WorkerLostError) for _, error, _ in items)
+            # The running job's child died with the server: its socket's end of file is
+            # its exit, read on the loop.
+            assert threading.get_ident() in {thread for _, _, thread in items}
+        finally:
+            await asyncio.to_thread(pool.stop, wait=True)
 
     run(scenario)
