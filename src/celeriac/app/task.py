@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from celeriac import _state, states
+from celeriac.app.task_handlers import TaskHandlers, overridden_handlers
 from celeriac.canvas import Signature
 from celeriac.exceptions import Ignore, Retry
 
@@ -69,7 +70,7 @@ class Context:
 _EMPTY_REQUEST = Context()
 
 
-class Task(Generic[P, R]):
+class Task(TaskHandlers, Generic[P, R]):
     """A registered task: call it, send it, or build signatures from it.
 
     Made by ``@app.task``; class-based tasks subclass it and define :meth:`run`.
@@ -126,6 +127,7 @@ class Task(Generic[P, R]):
             self.__module__ = fn.__module__
         self.name = name or self.name or self._default_name()
         self._signature: inspect.Signature | None = None
+        self._handlers = overridden_handlers(type(self))  # found once, not per run
 
     def _default_name(self) -> str:
         target: Any = self._fn if self._fn is not None else type(self)

@@ -1,8 +1,7 @@
-"""Running one task: states, result storage, retries, callbacks and errbacks.
+"""Running one task: states, result storage, retries, callbacks, errbacks, handlers.
 
-:func:`run_task` is what a pool runs for each message (it decodes the body there), and
-:func:`apply_eagerly` runs a task in the caller's process for ``Task.apply``. Both go
-through :func:`trace`, so eager and worker runs behave the same.
+:func:`run_task` is what a pool runs for each message, :func:`apply_eagerly` what
+``Task.apply`` runs here; both go through :func:`trace`, so they behave the same.
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from celeriac.exceptions import (
 )
 from celeriac.protocol import TaskMessage, safe_repr
 from celeriac.result import EagerResult
-from celeriac.worker import task_signals
+from celeriac.worker import task_handlers, task_signals
 from celeriac.worker.workflow import (
     record_failure,
     report_chord_part,
@@ -161,6 +160,8 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
         if run.marks_started:
             run.mark_started()
         with _state.running_task(task, request):
+            if task._handlers:
+                task_handlers.before_start(task, request)
             retval = task.run(*request.args, **request.kwargs)
             if inspect.isawaitable(retval):
                 retval = run_coroutine(retval)
@@ -168,6 +169,8 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
         outcome = run.failed(exc)
     else:
         outcome = run.succeeded(retval)
+    if task._handlers:
+        task_handlers.after_return(task, request, outcome)
     if signals.task_postrun.has_receivers:
         task_signals.postrun(run, outcome)
     return outcome
@@ -176,8 +179,7 @@ def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = 
 class TaskRun:
     """The bookkeeping around one run of a task body: before it, and after its outcome.
 
-    Shared by :func:`trace` and the async trace, which differ only in how they call the
-    body (and where they do this bookkeeping).
+    Shared by :func:`trace` and the async trace, which differ in how they call the body.
     """
 
     def __init__(self, app: Celery, task: Task[Any, Any], request: Context, *, store: bool) -> None:
@@ -226,7 +228,7 @@ class TaskRun:
                 # Never to run again: a result, not PENDING forever (as Celery 5.7 does).
                 app.backend.mark_as_failure(task_id, exc, tb, request)
             if not exc.requeue:
-                task_signals.failure(task, request, exc, tb)
+                task_signals.failure(task, request, exc, tb, handler=False)
             return Outcome(
                 states.REJECTED, exception=exc, runtime=_since(self.started), requeue=exc.requeue
             )
@@ -274,6 +276,8 @@ class TaskRun:
                 return self._unstorable(exc, runtime)
         if self.store:
             report_chord_part(app, request, states.SUCCESS)
+        if task._handlers:
+            task_handlers.on_success(task, request, retval)
         if signals.task_success.has_receivers:
             task_signals.success(self, retval, runtime)
         logger.info(

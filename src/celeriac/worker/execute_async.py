@@ -22,7 +22,7 @@ from celeriac import _state, signals, states
 from celeriac._internal.interrupts import CURRENT_SCOPE
 from celeriac.exceptions import TaskRevokedError
 from celeriac.protocol import TaskMessage
-from celeriac.worker import task_signals
+from celeriac.worker import task_handlers, task_signals
 from celeriac.worker.execute import Outcome, TaskRun, decode_request, run_task
 
 if TYPE_CHECKING:
@@ -67,6 +67,8 @@ async def trace_async(
     if signals.task_prerun.has_receivers:
         task_signals.prerun(run)
     outcome = await _run(run)
+    if task._handlers:
+        await asyncio.to_thread(task_handlers.after_return, task, request, outcome)
     if signals.task_postrun.has_receivers:
         task_signals.postrun(run, outcome)
     return outcome
@@ -82,6 +84,8 @@ async def _run(run: TaskRun) -> Outcome:
         if run.marks_started:
             await asyncio.to_thread(run.mark_started)
         with _state.running_task(task, request):
+            if task._handlers:
+                task_handlers.before_start(task, request)
             retval = task.run(*request.args, **request.kwargs)
             if inspect.isawaitable(retval):
                 retval = await (retval if scope is None else scope.guard(retval))

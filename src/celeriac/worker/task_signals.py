@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from celeriac import _state, signals, states
 from celeriac._internal.einfo import ExceptionInfo
+from celeriac.worker import task_handlers
 
 if TYPE_CHECKING:
     from celeriac.app.task import Context, Task
@@ -57,9 +58,19 @@ def success(run: TaskRun, retval: Any, runtime: float) -> None:
 
 
 def failure(
-    task: Task[Any, Any], request: Context, exc: BaseException, tb: str | None = None
+    task: Task[Any, Any],
+    request: Context,
+    exc: BaseException,
+    tb: str | None = None,
+    *,
+    handler: bool = True,
 ) -> None:
-    """``task_failure``, if anything listens (failures are rare: no guard at the caller)."""
+    """``task_failure``, if anything listens (failures are rare: no guard at the caller).
+
+    The task's own ``on_failure`` comes first, as in Celery (not for a rejection).
+    """
+    if handler and task._handlers:
+        task_handlers.on_failure(task, request, exc, tb)
     if not signals.task_failure.has_receivers:
         return
     with _state.running_task(task, request):
@@ -75,7 +86,12 @@ def failure(
 
 
 def retry(run: TaskRun, reason: BaseException, tb: str) -> None:
-    """``task_retry``: ``reason`` is the :class:`~celeriac.exceptions.Retry` raised."""
+    """``task_retry``: ``reason`` is the :class:`~celeriac.exceptions.Retry` raised.
+
+    The task's own ``on_retry`` comes first, as in Celery.
+    """
+    if run.task._handlers:
+        task_handlers.on_retry(run.task, run.request, reason, tb)
     if not signals.task_retry.has_receivers:
         return
     with _state.running_task(run.task, run.request):
