@@ -98,6 +98,32 @@ class WorkerSettings:
         old="CELERY_DEFAULT_RATE_LIMIT",
         doc="Rate limit of tasks that set none ('10/s', '100/m', '1000/h').",
     )
+    # -- logging (the celeriac command's logging set-up; see celeriac.cli.base) -------
+    worker_log_format: Setting[str] = setting(
+        "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s",
+        old="CELERYD_LOG_FORMAT",
+        doc="Format of the worker's log lines.",
+    )
+    worker_task_log_format: Setting[str] = setting(
+        "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s]: %(message)s",
+        old="CELERYD_TASK_LOG_FORMAT",
+        doc="Format of the lines of task loggers (celeriac.utils.log.get_task_logger).",
+    )
+    worker_hijack_root_logger: Setting[bool] = setting(
+        True,
+        old="CELERYD_HIJACK_ROOT_LOGGER",
+        doc="Remove the root logger's handlers; when false, a root already set up is kept.",
+    )
+    worker_redirect_stdouts: Setting[bool] = setting(
+        True,
+        old="CELERY_REDIRECT_STDOUTS",
+        doc="Send what is printed to stdout and stderr to the log.",
+    )
+    worker_redirect_stdouts_level: Setting[str] = setting(
+        "WARNING",
+        old="CELERY_REDIRECT_STDOUTS_LEVEL",
+        doc="Level of the log lines of what is printed.",
+    )
     # -- security (app.setup_security(); see celeriac.security) -----------------------
     security_key: Setting[str | None] = setting(
         None, str, NONE, old="CELERY_SECURITY_KEY", doc="PEM file of the signing RSA key."

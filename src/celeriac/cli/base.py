@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import logging.config
+import logging
 import os
 from collections.abc import Callable
 from typing import Any
@@ -22,10 +22,14 @@ __all__ = [
     "GroupedOption",
     "child_log_file",
     "comma_list",
+    "redirect_stdouts",
     "setup_logging",
 ]
 
 LOG_FORMAT = "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s"
+TASK_LOG_FORMAT = (
+    "[%(asctime)s: %(levelname)s/%(processName)s] %(task_name)s[%(task_id)s]: %(message)s"
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "FATAL")
 
 
@@ -137,48 +141,80 @@ class _DropRepeatedConnectErrors(logging.Filter):
         return not str(record.msg).startswith("error when creating transport")
 
 
-def setup_logging(loglevel: str, logfile: str | None = None) -> None:
-    """Configure the root logger (only the command line does this).
+def setup_logging(loglevel: str, logfile: str | None = None, conf: Any = None) -> bool:
+    """Configure the root logger and the task logger (only the command line does this).
 
     As in Celery, if anything is connected to the ``setup_logging`` signal, it is
-    called instead and logging is left to it; otherwise ``after_setup_logger`` and
-    ``after_setup_task_logger`` follow.
+    called instead and logging is left to it (this returns False); otherwise
+    ``after_setup_logger`` and ``after_setup_task_logger`` follow. ``conf`` (the app's
+    settings) gives ``worker_log_format``, ``worker_task_log_format`` and
+    ``worker_hijack_root_logger``; without it, Celery's defaults apply.
     """
     from celeriac import signals
+    from celeriac.utils.log import TaskFormatter, task_logger
 
+    fmt = conf.worker_log_format if conf is not None else LOG_FORMAT
+    task_fmt = conf.worker_task_log_format if conf is not None else TASK_LOG_FORMAT
+    hijack = conf.worker_hijack_root_logger if conf is not None else True
     level = loglevel.upper().replace("FATAL", "CRITICAL")
     number = logging.getLevelName(level)  # the signals carry the number, as Celery's do
     if signals.setup_logging.has_receivers:
         signals.setup_logging.send(
-            sender=None, loglevel=number, logfile=logfile, format=LOG_FORMAT, colorize=False
+            sender=None, loglevel=number, logfile=logfile, format=fmt, colorize=False
         )
-        return
-    handler: dict[str, Any] = {"class": "logging.StreamHandler", "formatter": "plain"}
-    if logfile:
-        handler = {"class": "logging.FileHandler", "filename": logfile, "formatter": "plain"}
-    logging.config.dictConfig(
-        {
-            "version": 1,
-            "disable_existing_loggers": False,
-            "formatters": {"plain": {"format": LOG_FORMAT}},
-            "filters": {"aiormq": {"()": _DropRepeatedConnectErrors}},
-            "handlers": {"default": handler},
-            "loggers": {"aiormq.connection": {"filters": ["aiormq"]}},
-            "root": {"handlers": ["default"], "level": level},
-        }
-    )
+        return False
+    root = logging.getLogger()
+    if hijack:  # as Celery: the root's handlers go; when not, a configured root is kept
+        for logger in (root, task_logger):
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+                handler.close()
+    if not root.handlers:
+        root.addHandler(_handler(logfile, logging.Formatter(fmt)))
+    root.setLevel(level)
+    if not task_logger.handlers:  # task lines have a format of their own, as in Celery
+        task_logger.addHandler(_handler(logfile, TaskFormatter(task_fmt)))
+    task_logger.setLevel(level)
+    task_logger.propagate = False
+    aiormq = logging.getLogger("aiormq.connection")
+    if not any(isinstance(one, _DropRepeatedConnectErrors) for one in aiormq.filters):
+        aiormq.addFilter(_DropRepeatedConnectErrors())
     for signal, logger in (
-        (signals.after_setup_logger, logging.getLogger()),
-        (signals.after_setup_task_logger, logging.getLogger("celeriac.task")),
+        (signals.after_setup_logger, root),
+        (signals.after_setup_task_logger, task_logger),
     ):
         signal.send(
-            sender=None,
-            logger=logger,
-            loglevel=number,
-            logfile=logfile,
-            format=LOG_FORMAT,
-            colorize=False,
+            sender=None, logger=logger, loglevel=number, logfile=logfile, format=fmt, colorize=False
         )
+    return True
+
+
+def _handler(logfile: str | None, formatter: logging.Formatter) -> logging.Handler:
+    handler: logging.Handler = logging.FileHandler(logfile) if logfile else logging.StreamHandler()
+    handler.setFormatter(formatter)
+    return handler
+
+
+def redirect_stdouts(conf: Any) -> None:
+    """``worker_redirect_stdouts``: what is printed from now on is logged, as in Celery.
+
+    Lines written to ``sys.stdout`` or ``sys.stderr`` become records of the
+    ``celeriac.redirected`` logger at ``worker_redirect_stdouts_level``; pool processes
+    started afterwards inherit this. Not when a ``setup_logging`` receiver took logging
+    over (as Celery).
+    """
+    import sys
+
+    from celeriac import signals
+    from celeriac.utils.log import LoggingProxy, get_logger
+
+    if not conf.worker_redirect_stdouts or signals.setup_logging.has_receivers:
+        return
+    level = str(conf.worker_redirect_stdouts_level).upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ImproperlyConfigured(f"worker_redirect_stdouts_level: unknown level {level!r}")
+    proxy = LoggingProxy(get_logger("celeriac.redirected"), level)
+    sys.stdout = sys.stderr = proxy
 
 
 def child_log_file(template: str | None, nodename: str) -> Callable[[int], None] | None:
@@ -189,14 +225,14 @@ def child_log_file(template: str | None, nodename: str) -> Callable[[int], None]
 
 
 def _log_to_own_file(template: str, nodename: str, index: int) -> None:
-    """In pool process ``index``: move the root logger's file handlers to its own file."""
-    root = logging.getLogger()
+    """In pool process ``index``: move the log file handlers to its own file."""
     path = node_format(template, nodename, index=index)
-    for handler in list(root.handlers):
-        if isinstance(handler, logging.FileHandler):
-            own = logging.FileHandler(path)
-            own.setFormatter(handler.formatter)
-            own.setLevel(handler.level)
-            root.removeHandler(handler)
-            handler.close()
-            root.addHandler(own)
+    for logger in (logging.getLogger(), logging.getLogger("celeriac.task")):
+        for handler in list(logger.handlers):
+            if isinstance(handler, logging.FileHandler):
+                own = logging.FileHandler(path)
+                own.setFormatter(handler.formatter)
+                own.setLevel(handler.level)
+                logger.removeHandler(handler)
+                handler.close()
+                logger.addHandler(own)

@@ -136,7 +136,7 @@ def beat(
         with pidlock(pidfile) if pidfile else contextlib.nullcontext():
             obj.echo(f"celeriac beat v{__version__} ({CODENAME}) is starting.")
             obj.echo(startup_info(service, loglevel=loglevel, logfile=logfile))
-            setup_logging(loglevel, logfile)
+            setup_logging(loglevel, logfile, app.conf)
             _stop_on_signals(service)
             service.start()
     except CeleriacError as exc:

@@ -30,6 +30,7 @@ from celeriac.cli.base import (
     GroupedOption,
     child_log_file,
     comma_list,
+    redirect_stdouts,
     setup_logging,
 )
 from celeriac.exceptions import CeleriacError
@@ -356,9 +357,8 @@ def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> Non
     logfile, pidfile = options["logfile"], options["pidfile"]
     with pidlock(node_format(pidfile, nodename)) if pidfile else contextlib.nullcontext():
         app = obj.app  # first, as Celery: its module's logging receivers then take part
-        setup_logging(
-            options["loglevel"], node_format(logfile, nodename, index=0) if logfile else None
-        )
+        first_logfile = node_format(logfile, nodename, index=0) if logfile else None
+        setup_logging(options["loglevel"], first_logfile, app.conf)
         node = Worker(
             app,
             hostname=options["hostname"],
@@ -396,4 +396,5 @@ def _run(obj: CLIContext, options: dict[str, Any], report: StartupReport) -> Non
         signals.celeryd_after_setup.send(sender=node.hostname, instance=node, conf=app.conf)
         obj.echo(node.banner())
         report.ok()
+        redirect_stdouts(app.conf)  # after the banner, as in Celery
         asyncio.run(node.run())

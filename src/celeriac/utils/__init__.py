@@ -1,0 +1,1 @@
+"""Utilities with Celery's names (``celery.utils``): see :mod:`celeriac.utils.log`."""

@@ -1,0 +1,147 @@
+"""Loggers for tasks and modules, as Celery's ``celery.utils.log`` has them.
+
+:func:`get_task_logger` gives a logger whose records name the task running in this
+thread (or prefork child) when formatted by a :class:`TaskFormatter`, as the worker's
+``worker_task_log_format`` does: ``%(task_name)s[%(task_id)s]``, or ``???`` for both
+outside a task. Task loggers are children of ``celeriac.task``, which the worker gives
+its own handler (Celery's ``celery.task``); other loggers from :func:`get_logger` that
+are not directly under the root are put under ``celeriac``.
+
+Nothing here installs a handler: only the ``celeriac`` command configures logging.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Iterable
+
+from celeriac import _state
+
+__all__ = [
+    "LoggingProxy",
+    "TaskFormatter",
+    "base_logger",
+    "get_logger",
+    "get_task_logger",
+    "task_logger",
+]
+
+#: The parent of celeriac's own loggers.
+base_logger = logging.getLogger("celeriac")
+#: The parent of every task logger.
+task_logger = logging.getLogger("celeriac.task")
+
+RESERVED_LOGGER_NAMES = frozenset({"celeriac", "celeriac.task", "celery", "celery.task"})
+
+
+def _is_under(logger: logging.Logger, parent: logging.Logger) -> bool:
+    node: logging.Logger | None = logger
+    while node is not None:
+        if node is parent:
+            return True
+        node = node.parent
+    return False
+
+
+def _under(parent: logging.Logger, logger: logging.Logger) -> logging.Logger:
+    if not _is_under(logger, parent):
+        logger.parent = parent
+    return logger
+
+
+def get_logger(name: str) -> logging.Logger:
+    """The logger ``name``; put under ``celeriac`` unless the root is its parent."""
+    logger = logging.getLogger(name)
+    if logging.root not in (logger, logger.parent) and logger is not base_logger:
+        logger = _under(base_logger, logger)
+    return logger
+
+
+def get_task_logger(name: str) -> logging.Logger:
+    """The logger ``name`` for use in tasks: a child of ``celeriac.task``.
+
+    Raises:
+        RuntimeError: ``name`` is one of the reserved names (``celeriac``,
+            ``celeriac.task`` and Celery's two), as in Celery.
+    """
+    if name in RESERVED_LOGGER_NAMES:
+        raise RuntimeError(f"Logger name {name!r} is reserved!")
+    return _under(task_logger, get_logger(name))
+
+
+class TaskFormatter(logging.Formatter):
+    """A formatter that fills ``task_name`` and ``task_id`` from the running task.
+
+    Outside a task both are ``???`` (unless the record already carries them).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record formatted, with the running task's name and id."""
+        running = _state.current_task_and_request()
+        if running is not None:
+            record.__dict__.update(task_id=running[1].id, task_name=running[0].name)
+        else:
+            record.__dict__.setdefault("task_name", "???")
+            record.__dict__.setdefault("task_id", "???")
+        return super().format(record)
+
+
+class LoggingProxy:
+    """A file-like object that logs what is written to it (``worker_redirect_stdouts``).
+
+    Each line written (``print()`` writes its pieces one by one: they are gathered up to
+    the newline, per thread) is one log record of ``loglevel`` on ``logger``; blank
+    lines are dropped. A write made while logging (a handler reporting its own error)
+    goes to the original ``sys.__stderr__`` instead, so it cannot loop.
+    """
+
+    mode = "w"
+    name = None
+    closed = False
+
+    def __init__(self, logger: logging.Logger, loglevel: int | str = logging.WARNING) -> None:
+        self.logger = logger
+        self.loglevel = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
+        self._local = threading.local()
+
+    def write(self, data: str) -> int:
+        """Log each complete line of what was written so far; return ``len(data)``."""
+        local = self._local
+        if getattr(local, "busy", False):
+            if sys.__stderr__ is not None:
+                sys.__stderr__.write(data)
+            return len(data)
+        pending: str = getattr(local, "pending", "") + data
+        *lines, local.pending = pending.split("\n")
+        for line in lines:
+            self._log(line)
+        return len(data)
+
+    def _log(self, line: str) -> None:
+        if not line.strip():
+            return
+        self._local.busy = True
+        try:
+            self.logger.log(self.loglevel, line)
+        finally:
+            self._local.busy = False
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        """Write each of ``lines``."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Log what this thread wrote after its last newline."""
+        pending, self._local.pending = getattr(self._local, "pending", ""), ""
+        self._log(pending)
+
+    def isatty(self) -> bool:
+        """Never a terminal."""
+        return False
+
+    def fileno(self) -> None:
+        """No file descriptor (as Celery's proxy)."""
+        return None
