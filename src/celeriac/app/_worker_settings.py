@@ -114,6 +114,13 @@ class WorkerSettings:
         old="CELERYD_HIJACK_ROOT_LOGGER",
         doc="Remove the root logger's handlers; when false, a root already set up is kept.",
     )
+    worker_log_color: Setting[bool | None] = setting(
+        None,
+        bool,
+        NONE,
+        old="CELERYD_LOG_COLOR",
+        doc="Colour the log lines by level (unset: only when logging to a terminal).",
+    )
     worker_redirect_stdouts: Setting[bool] = setting(
         True,
         old="CELERY_REDIRECT_STDOUTS",

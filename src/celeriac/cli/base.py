@@ -147,20 +147,22 @@ def setup_logging(loglevel: str, logfile: str | None = None, conf: Any = None) -
     As in Celery, if anything is connected to the ``setup_logging`` signal, it is
     called instead and logging is left to it (this returns False); otherwise
     ``after_setup_logger`` and ``after_setup_task_logger`` follow. ``conf`` (the app's
-    settings) gives ``worker_log_format``, ``worker_task_log_format`` and
-    ``worker_hijack_root_logger``; without it, Celery's defaults apply.
+    settings) gives ``worker_log_format``, ``worker_task_log_format``,
+    ``worker_hijack_root_logger`` and ``worker_log_color``; without it, Celery's
+    defaults apply.
     """
     from celeriac import signals
-    from celeriac.utils.log import TaskFormatter, task_logger
+    from celeriac.utils.log import ColorFormatter, TaskFormatter, task_logger
 
     fmt = conf.worker_log_format if conf is not None else LOG_FORMAT
     task_fmt = conf.worker_task_log_format if conf is not None else TASK_LOG_FORMAT
     hijack = conf.worker_hijack_root_logger if conf is not None else True
+    colorize = supports_color(conf.worker_log_color if conf is not None else None, logfile)
     level = loglevel.upper().replace("FATAL", "CRITICAL")
     number = logging.getLevelName(level)  # the signals carry the number, as Celery's do
     if signals.setup_logging.has_receivers:
         signals.setup_logging.send(
-            sender=None, loglevel=number, logfile=logfile, format=fmt, colorize=False
+            sender=None, loglevel=number, logfile=logfile, format=fmt, colorize=colorize
         )
         return False
     root = logging.getLogger()
@@ -170,10 +172,10 @@ def setup_logging(loglevel: str, logfile: str | None = None, conf: Any = None) -
                 logger.removeHandler(handler)
                 handler.close()
     if not root.handlers:
-        root.addHandler(_handler(logfile, logging.Formatter(fmt)))
+        root.addHandler(_handler(logfile, ColorFormatter(fmt, use_color=colorize)))
     root.setLevel(level)
     if not task_logger.handlers:  # task lines have a format of their own, as in Celery
-        task_logger.addHandler(_handler(logfile, TaskFormatter(task_fmt)))
+        task_logger.addHandler(_handler(logfile, TaskFormatter(task_fmt, use_color=colorize)))
     task_logger.setLevel(level)
     task_logger.propagate = False
     aiormq = logging.getLogger("aiormq.connection")
@@ -184,9 +186,23 @@ def setup_logging(loglevel: str, logfile: str | None = None, conf: Any = None) -
         (signals.after_setup_task_logger, task_logger),
     ):
         signal.send(
-            sender=None, logger=logger, loglevel=number, logfile=logfile, format=fmt, colorize=False
+            sender=None,
+            logger=logger,
+            loglevel=number,
+            logfile=logfile,
+            format=fmt,
+            colorize=colorize,
         )
     return True
+
+
+def supports_color(colorize: bool | None, logfile: str | None) -> bool:
+    """``worker_log_color`` as Celery reads it: unless false, colour only a terminal."""
+    import sys
+
+    if colorize is False:
+        return False
+    return logfile is None and sys.stderr is not None and sys.stderr.isatty()
 
 
 def _handler(logfile: str | None, formatter: logging.Formatter) -> logging.Handler:

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from celeriac import _state
 
 __all__ = [
+    "ColorFormatter",
     "LoggingProxy",
     "TaskFormatter",
     "base_logger",
@@ -71,7 +72,31 @@ def get_task_logger(name: str) -> logging.Logger:
     return _under(task_logger, get_logger(name))
 
 
-class TaskFormatter(logging.Formatter):
+#: Celery's colours by level (bold ANSI): blue, yellow, red and magenta; INFO is plain.
+LEVEL_COLORS = {
+    "DEBUG": "\033[1;34m",
+    "WARNING": "\033[1;33m",
+    "ERROR": "\033[1;31m",
+    "CRITICAL": "\033[1;35m",
+}
+RESET = "\033[0m"
+
+
+class ColorFormatter(logging.Formatter):
+    """A formatter that colours each line by its level, as Celery's does on a terminal."""
+
+    def __init__(self, fmt: str | None = None, use_color: bool = True) -> None:
+        super().__init__(fmt)
+        self.use_color = use_color
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record formatted, coloured by its level when colours are on."""
+        line = super().format(record)
+        color = LEVEL_COLORS.get(record.levelname) if self.use_color else None
+        return f"{color}{line}{RESET}" if color else line
+
+
+class TaskFormatter(ColorFormatter):
     """A formatter that fills ``task_name`` and ``task_id`` from the running task.
 
     Outside a task both are ``???`` (unless the record already carries them).

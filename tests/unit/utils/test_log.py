@@ -52,7 +52,7 @@ def test_get_logger_leaves_a_top_level_logger_under_the_root() -> None:
 def test_the_task_formatter_names_the_running_task_or_says_unknown() -> None:
     app = Celery("logs", backend="cache+memory://", set_as_current=False)
     logger = get_task_logger("tests.unit.utils.logs")
-    collect = Collect(TaskFormatter(TASK_FORMAT))
+    collect = Collect(TaskFormatter(TASK_FORMAT, use_color=False))
     task_logger.addHandler(collect)
     try:
         logger.warning("outside")
