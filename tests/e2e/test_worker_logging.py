@@ -25,7 +25,7 @@ def logtasks(project_dir: Path) -> Any:
     return lambda: importlib.import_module("proj.logtasks")
 
 
-@pytest.mark.parametrize("pool", ["prefork", "threads"])
+@pytest.mark.parametrize("pool", ["prefork", "threads", "gevent"])
 def test_the_formats_the_task_logger_and_print_in_the_log(
     logtasks: Any, start_worker: Any, pool: str
 ) -> None:

@@ -129,29 +129,33 @@ class LoggingProxy:
     def __init__(self, logger: logging.Logger, loglevel: int | str = logging.WARNING) -> None:
         self.logger = logger
         self.loglevel = logging.getLevelName(loglevel) if isinstance(loglevel, str) else loglevel
-        self._local = threading.local()
+        # By thread (or greenlet) id, not a threading.local: a green local cannot be
+        # read while the interpreter exits, when Python flushes sys.stdout.
+        self._pending: dict[int, str] = {}
+        self._busy: set[int] = set()
 
     def write(self, data: str) -> int:
         """Log each complete line of what was written so far; return ``len(data)``."""
-        local = self._local
-        if getattr(local, "busy", False):
+        ident = threading.get_ident()
+        if ident in self._busy:
             if sys.__stderr__ is not None:
                 sys.__stderr__.write(data)
             return len(data)
-        pending: str = getattr(local, "pending", "") + data
-        *lines, local.pending = pending.split("\n")
+        *lines, rest = (self._pending.pop(ident, "") + data).split("\n")
+        if rest:
+            self._pending[ident] = rest
         for line in lines:
-            self._log(line)
+            self._log(ident, line)
         return len(data)
 
-    def _log(self, line: str) -> None:
+    def _log(self, ident: int, line: str) -> None:
         if not line.strip():
             return
-        self._local.busy = True
+        self._busy.add(ident)
         try:
             self.logger.log(self.loglevel, line)
         finally:
-            self._local.busy = False
+            self._busy.discard(ident)
 
     def writelines(self, lines: Iterable[str]) -> None:
         """Write each of ``lines``."""
@@ -160,8 +164,9 @@ class LoggingProxy:
 
     def flush(self) -> None:
         """Log what this thread wrote after its last newline."""
-        pending, self._local.pending = getattr(self._local, "pending", ""), ""
-        self._log(pending)
+        if self._pending:
+            ident = threading.get_ident()
+            self._log(ident, self._pending.pop(ident, ""))
 
     def isatty(self) -> bool:
         """Never a terminal."""
