@@ -298,7 +298,7 @@ class Worker:
                 keepalive=float(environment_variable("AUTOSCALE_KEEPALIVE") or 30.0),
             )
             self.consumer.max_concurrency = self.autoscale[0]
-            hooks.append(self.autoscaler)
+            self.consumer.hooks.append(self.autoscaler)  # the consumer keeps its own list
             self.services.watch(self.autoscaler.run())
         install_stop_handlers(self)
         await self.services.start()

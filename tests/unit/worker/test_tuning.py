@@ -96,6 +96,7 @@ def test_pool_grow_shrink_and_autoscale_replies(app: Celery) -> None:
         assert "not enabled" in control(app, "pool_restart")["error"]
     with start_worker(app, autoscale=(4, 1)) as worker:
         assert worker.pool is not None and worker.pool.limit == 1
+        assert worker.consumer is not None and worker.autoscaler in worker.consumer.hooks
         assert "not supported with autoscale" in control(app, "pool_grow")["error"]
         assert control(app, "autoscale", max=3, min=2) == {"ok": "autoscale now max=3 min=2"}
         assert worker.pool.limit == 2
