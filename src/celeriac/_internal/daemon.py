@@ -20,6 +20,7 @@ import select
 import time
 from collections.abc import Iterator, Sequence
 
+from celeriac._internal.naming import expand_percent
 from celeriac.exceptions import ImproperlyConfigured
 
 __all__ = [
@@ -59,17 +60,7 @@ def node_format(template: str, nodename: str, *, index: int | None = None) -> st
         "i": "%i" if index is None else str(index),
         "I": "%I" if index is None else (f"-{index}" if index else ""),
     }
-    out: list[str] = []
-    chars = iter(template)
-    for ch in chars:
-        if ch != "%":
-            out.append(ch)
-            continue
-        letter = next(chars, "")
-        if letter not in values:
-            raise ValueError(f"unknown format %{letter} in {template!r}")
-        out.append(values[letter])
-    return "".join(out)
+    return expand_percent(template, values)
 
 
 def parse_umask(value: str | int | None) -> int | None:

@@ -5,9 +5,34 @@ from __future__ import annotations
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DEFAULT_NODE_PREFIX", "default_nodename", "expand_hostname", "mask_url"]
+__all__ = [
+    "DEFAULT_NODE_PREFIX",
+    "default_nodename",
+    "expand_hostname",
+    "expand_percent",
+    "mask_url",
+]
 
 DEFAULT_NODE_PREFIX = "celery"
+
+
+def expand_percent(template: str, values: dict[str, str], *, what: str = "") -> str:
+    """Replace each ``%<letter>`` in ``template`` by ``values[letter]``.
+
+    Raises:
+        ValueError: a letter without a value (``what`` names the template in the message).
+    """
+    out: list[str] = []
+    chars = iter(template)
+    for ch in chars:
+        if ch != "%":
+            out.append(ch)
+            continue
+        letter = next(chars, "")
+        if letter not in values:
+            raise ValueError(f"unknown format %{letter} in {what}{template!r}")
+        out.append(values[letter])
+    return "".join(out)
 
 
 def expand_hostname(template: str, hostname: str | None = None) -> str:
@@ -19,17 +44,7 @@ def expand_hostname(template: str, hostname: str | None = None) -> str:
     host = hostname or socket.gethostname()
     name, _, domain = host.partition(".")
     values = {"h": host, "n": name, "d": domain, "%": "%"}
-    out: list[str] = []
-    chars = iter(template)
-    for ch in chars:
-        if ch != "%":
-            out.append(ch)
-            continue
-        letter = next(chars, "")
-        if letter not in values:
-            raise ValueError(f"unknown format %{letter} in node name {template!r}")
-        out.append(values[letter])
-    return "".join(out)
+    return expand_percent(template, values, what="node name ")
 
 
 def default_nodename(value: str | None, hostname: str | None = None) -> str:
