@@ -1,4 +1,4 @@
-"""Certificates and ports for the TLS tests: made by the test, trusted by nothing else."""
+"""Certificates and ports for the TLS and signing tests, made by the test, trusted by none."""
 
 from __future__ import annotations
 

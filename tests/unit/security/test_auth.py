@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 from celeriac import Celery, serialization
 from celeriac.exceptions import DecodeError, ImproperlyConfigured
 from celeriac.security.serialization import HmacSigner, SecureSerializer, SecurityError
+from tests.reliability._certs import certificate
 
 
 @pytest.fixture(autouse=True)
@@ -87,45 +87,14 @@ def test_setup_security_registers_auth_refusing_unsigned() -> None:
 # -- certificates (Celery's security_key / security_certificate / security_cert_store)
 
 
-def _make_cert(directory: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed RSA certificate and its key, as PEM files."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives import serialization as pem
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = directory / f"{name}.key", directory / f"{name}.pem"
-    key_path.write_bytes(
-        key.private_bytes(
-            pem.Encoding.PEM, pem.PrivateFormat.TraditionalOpenSSL, pem.NoEncryption()
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(pem.Encoding.PEM))
-    return key_path, cert_path
-
-
 @pytest.fixture
 def certs(tmp_path: Path) -> dict[str, Path]:
     pytest.importorskip("cryptography")
     store = tmp_path / "store"
     store.mkdir()
-    key, cert = _make_cert(tmp_path, "signer")
+    key, cert = certificate(tmp_path, "signer")
     (store / "signer.pem").write_bytes(cert.read_bytes())
-    rogue_key, rogue_cert = _make_cert(tmp_path, "rogue")
+    rogue_key, rogue_cert = certificate(tmp_path, "rogue")
     return {"key": key, "cert": cert, "store": store, "rogue_key": rogue_key, "rogue": rogue_cert}
 
 
