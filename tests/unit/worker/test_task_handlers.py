@@ -23,8 +23,12 @@ from celeriac.app.task_handlers import overridden_handlers
 from celeriac.worker.worker import Worker
 from tests.e2e import signal_log
 from tests.e2e.wait import wait_until
+from tests.unit.worker import _every_pool
 
-POOLS = ["solo", "threads", "prefork", "asyncio"]
+# The plugin runs this module's worker once per pool (see _every_pool).
+celery_worker_pool = _every_pool.celery_worker_pool
+celery_config = _every_pool.celery_config
+
 SIGNALS = ("task_prerun", "task_success", "task_failure", "task_retry", "task_postrun")
 
 
@@ -104,21 +108,6 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     signal_log.connect_all()
     yield path
     signal_log.disconnect_all()
-
-
-@pytest.fixture(params=POOLS)
-def celery_worker_pool(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def celery_config(celery_worker_pool: str, tmp_path: Path) -> dict[str, Any]:
-    if celery_worker_pool != "prefork":
-        return {}
-    return {
-        "broker_url": f"sqlite:///{tmp_path / 'broker.sqlite3'}",
-        "result_backend": f"sqlite:///{tmp_path / 'results.sqlite3'}",
-    }
 
 
 def events(path: Path, task_id: str) -> list[dict[str, Any]]:

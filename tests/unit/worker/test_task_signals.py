@@ -20,8 +20,11 @@ from celeriac.exceptions import Retry, TimeLimitExceeded
 from celeriac.worker.worker import Worker
 from tests.e2e import signal_log
 from tests.e2e.wait import wait_until
+from tests.unit.worker import _every_pool
 
-POOLS = ["solo", "threads", "prefork", "asyncio"]
+# The plugin runs this module's worker once per pool (see _every_pool).
+celery_worker_pool = _every_pool.celery_worker_pool
+celery_config = _every_pool.celery_config
 
 
 @shared_task
@@ -87,22 +90,6 @@ def log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Log]:
     signal_log.connect_all()
     yield Log(tmp_path / "signals.jsonl")
     signal_log.disconnect_all()
-
-
-@pytest.fixture(params=POOLS)
-def celery_worker_pool(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def celery_config(celery_worker_pool: str, tmp_path: Path) -> dict[str, Any]:
-    if celery_worker_pool != "prefork":
-        return {}
-    # Children are processes: the broker and the results must live outside this one.
-    return {
-        "broker_url": f"sqlite:///{tmp_path / 'broker.sqlite3'}",
-        "result_backend": f"sqlite:///{tmp_path / 'results.sqlite3'}",
-    }
 
 
 def kwargs_of(line: dict[str, Any]) -> dict[str, str]:
