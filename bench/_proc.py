@@ -22,7 +22,7 @@ PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 # The worker-side modules (benchtasks, benchtasks_celery, their task code, the client).
 TASKS_DIR = Path(__file__).resolve().parent / "tasks"
 
-# Same pool, same concurrency; gossip, mingle and heartbeat off (celeriac has no gossip).
+# Same pool, same concurrency; gossip, mingle and heartbeat off.
 WORKER_COMMANDS = {
     "celeriac": [
         "-m",
@@ -30,6 +30,7 @@ WORKER_COMMANDS = {
         "-A",
         "benchtasks",
         "worker",
+        "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",
     ],

@@ -247,7 +247,7 @@ class AmqpEventChannel(_AmqpPart, EventChannel):
 
     def __init__(self, broker: AmqpBroker) -> None:
         super().__init__(broker)
-        self._queue: str | None = None
+        self._queues: dict[str, str] = {}
 
     def publish(self, routing_key: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
         """Publish the event (or batch) under its routing key."""
@@ -267,21 +267,25 @@ class AmqpEventChannel(_AmqpPart, EventChannel):
 
         self._run(send())
 
-    def receive(self, *, timeout: float) -> list[dict[str, Any] | list[dict[str, Any]]]:
+    def receive(
+        self, *, timeout: float, routing_key: str = "#"
+    ) -> list[dict[str, Any] | list[dict[str, Any]]]:
         """Events since the last call (the first call declares this receiver's queue)."""
-        if self._queue is None:
-            self._queue = f"celeryev.{uuid.uuid4()}"
+        queue = self._queues.get(routing_key)
+        if queue is None:
+            queue = f"celeryev.{uuid.uuid4()}"
             spec = QueueSpec(
-                self._queue,
+                queue,
                 EVENTS,
-                "#",
+                routing_key,
                 durable=False,
                 auto_delete=True,
                 arguments={"x-message-ttl": 5_000, "x-expires": 60_000},
             )
             self._run(self._session().declare_queue(spec))
+            self._queues[routing_key] = queue
         return [
             body
-            for body, _ in self._run(self._poll(self._queue, timeout))
+            for body, _ in self._run(self._poll(queue, timeout))
             if isinstance(body, dict | list)
         ]

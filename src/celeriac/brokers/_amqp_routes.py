@@ -25,26 +25,11 @@ from celeriac.brokers._amqp_topology import (
     delayed_routing_key,
     queue_spec,
 )
+from celeriac.brokers._topic import topic_matches
 
-__all__ = ["Routes", "topic_matches"]
+__all__ = ["Routes"]
 
 _DELIVERY_EXCHANGE = "celery_delayed_delivery"
-
-
-def topic_matches(pattern: str, key: str) -> bool:
-    """AMQP topic matching: ``*`` is one word, ``#`` zero or more."""
-
-    def match(pat: list[str], words: list[str]) -> bool:
-        if not pat:
-            return not words
-        head, rest = pat[0], pat[1:]
-        if head == "#":
-            return any(match(rest, words[i:]) for i in range(len(words) + 1))
-        if not words:
-            return False
-        return (head in {"*", words[0]}) and match(rest, words[1:])
-
-    return match(pattern.split("."), key.split("."))
 
 
 class Routes:

@@ -21,6 +21,7 @@ from typing import Any, final
 import redis
 
 from celeriac.brokers._redis_wire import KeySpace, encode_envelope, match_bindings
+from celeriac.brokers._topic import topic_matches, topic_to_glob
 from celeriac.brokers.base import REVOKE_TTL, EventChannel, Mailbox
 from celeriac.exceptions import BrokerError, DecodeError, OperationalError
 from celeriac.protocol import Message
@@ -56,8 +57,8 @@ def _envelope(
     return encode_envelope(message, exchange, routing_key)
 
 
-def _open_envelope(raw: bytes | str) -> tuple[Any, dict[str, Any]]:
-    """(decoded body, headers) of a kombu envelope holding JSON."""
+def _open_envelope(raw: bytes | str) -> tuple[Any, dict[str, Any], str]:
+    """(decoded body, headers, routing key) of a kombu envelope holding JSON."""
     envelope = json_loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
     if not isinstance(envelope, dict):
         raise DecodeError("not a kombu envelope")
@@ -65,7 +66,9 @@ def _open_envelope(raw: bytes | str) -> tuple[Any, dict[str, Any]]:
     properties = envelope.get("properties") or {}
     if properties.get("body_encoding") == "base64":
         body = base64.b64decode(body).decode("utf-8")
-    return json_loads(body), dict(envelope.get("headers") or {})
+    delivery = properties.get("delivery_info") or {}
+    routing_key = str(delivery.get("routing_key") or "") if isinstance(delivery, dict) else ""
+    return json_loads(body), dict(envelope.get("headers") or {}), routing_key
 
 
 class _RedisPart:
@@ -162,7 +165,7 @@ class RedisMailbox(_RedisPart, Mailbox):
                 if popped is None:
                     break
                 try:
-                    body, headers = _open_envelope(popped[1])
+                    body, headers, _ = _open_envelope(popped[1])
                 except (DecodeError, ValueError):
                     continue
                 if headers.get("ticket") == ticket and isinstance(body, dict):
@@ -185,7 +188,7 @@ class RedisMailbox(_RedisPart, Mailbox):
         now = time.time()
         for item in raw:
             try:
-                body, headers = _open_envelope(item)
+                body, headers, _ = _open_envelope(item)
             except (DecodeError, ValueError):
                 continue
             expires = headers.get("expires") or 0
@@ -239,16 +242,24 @@ class RedisEventChannel(_RedisPart, EventChannel):
         with _errors(self.url):
             self._client.publish(self.channel(EVENTS, routing_key), envelope)
 
-    def receive(self, *, timeout: float) -> list[dict[str, Any] | list[dict[str, Any]]]:
-        """Events published since the last call (the first call starts listening)."""
+    def receive(
+        self, *, timeout: float, routing_key: str = "#"
+    ) -> list[dict[str, Any] | list[dict[str, Any]]]:
+        """Events published since the last call (the first call starts listening).
+
+        Redis sends what matches the pattern's glob, which admits a little more than the
+        pattern (its ``*`` crosses dots); the rest is checked here.
+        """
+        pattern = self.channel(EVENTS, topic_to_glob(routing_key))
+        everything = routing_key == "#"
         with _errors(self.url):
-            raw = self._drain("events", self.channel(EVENTS, "*"), timeout)
+            raw = self._drain(f"events {routing_key}", pattern, timeout)
         events: list[dict[str, Any] | list[dict[str, Any]]] = []
         for item in raw:
             try:
-                body, _ = _open_envelope(item)
+                body, _, key = _open_envelope(item)
             except (DecodeError, ValueError):
                 continue
-            if isinstance(body, dict | list):
+            if isinstance(body, dict | list) and (everything or topic_matches(routing_key, key)):
                 events.append(body)
         return events

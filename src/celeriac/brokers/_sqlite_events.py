@@ -14,6 +14,7 @@ from typing import Any, final
 
 from celeriac._internal import sqlite as db
 from celeriac.brokers._sqlite_part import SQLitePart
+from celeriac.brokers._topic import topic_matches
 from celeriac.brokers.base import EventChannel
 from celeriac.serialization import json_dumps, json_loads
 
@@ -45,7 +46,7 @@ class SQLiteEventChannel(SQLitePart, EventChannel):
 
     def __init__(self, *, path: str, busy_timeout: float = 5.0) -> None:
         super().__init__(path=path, busy_timeout=busy_timeout)
-        self._cursor: int | None = None
+        self._cursors: dict[str, int] = {}  # per routing key: the last event id seen
         self._published = itertools.count(1)
 
     def publish(self, routing_key: str, event: dict[str, Any] | list[dict[str, Any]]) -> None:
@@ -60,22 +61,31 @@ class SQLiteEventChannel(SQLitePart, EventChannel):
             if next(self._published) % _PRUNE_EVERY == 0:
                 conn.execute("DELETE FROM events WHERE created < ?", (now - _KEEP_SECONDS,))
 
-    def receive(self, *, timeout: float) -> list[dict[str, Any] | list[dict[str, Any]]]:
+    def receive(
+        self, *, timeout: float, routing_key: str = "#"
+    ) -> list[dict[str, Any] | list[dict[str, Any]]]:
         """Events stored since the last call; waits up to ``timeout`` for one."""
         deadline = time.monotonic() + timeout
         with self._errors():
             conn = self._connections.get()
-            if self._cursor is None:
+            if routing_key not in self._cursors:
                 row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()
-                self._cursor = int(row[0])
+                self._cursors[routing_key] = int(row[0])
             while True:
                 version = db.data_version(conn)
                 rows = conn.execute(
-                    "SELECT id, body FROM events WHERE id > ? ORDER BY id", (self._cursor,)
+                    "SELECT id, routing_key, body FROM events WHERE id > ? ORDER BY id",
+                    (self._cursors[routing_key],),
                 ).fetchall()
                 if rows:
-                    self._cursor = rows[-1][0]
-                    return [json_loads(body) for _, body in rows]
+                    self._cursors[routing_key] = rows[-1][0]
+                found = [
+                    json_loads(body)
+                    for _, key, body in rows
+                    if routing_key == "#" or topic_matches(routing_key, key)
+                ]
+                if found:
+                    return found
                 while db.data_version(conn) == version:
                     if time.monotonic() >= deadline:
                         return []

@@ -167,7 +167,8 @@ class EventChannel(ABC):
 
     An event is a JSON object, or a list of them (the worker's batched ``task.multi``).
     Events are not kept for listeners that are not listening: a receiver gets what is
-    published after its first :meth:`receive` call.
+    published after its first :meth:`receive` call. Each ``routing_key`` pattern given to
+    :meth:`receive` is a listener of its own, started by its first call.
     """
 
     @abstractmethod
@@ -175,8 +176,14 @@ class EventChannel(ABC):
         """Send one event (or a batch) to every listener."""
 
     @abstractmethod
-    def receive(self, *, timeout: float) -> list[dict[str, Any] | list[dict[str, Any]]]:
-        """Events published since the last call, waiting at most ``timeout`` for one."""
+    def receive(
+        self, *, timeout: float, routing_key: str = "#"
+    ) -> list[dict[str, Any] | list[dict[str, Any]]]:
+        """Events published since the last call, waiting at most ``timeout`` for one.
+
+        Only those published under a routing key the topic pattern ``routing_key``
+        matches: ``worker.#`` is the workers' events, ``#`` everything.
+        """
 
     def close(self) -> None:
         """Release connections."""

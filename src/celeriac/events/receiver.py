@@ -24,6 +24,8 @@ class EventReceiver:
         app: The app whose broker carries the events.
         handlers: Event type to handler; ``"*"`` for any type without its own.
         channel: An event channel to read (the app broker's own when ``None``).
+        routing_key: Which events, as a topic pattern on their routing keys
+            (``worker.#`` for the workers' own events; ``#``, the default, for all).
     """
 
     def __init__(
@@ -32,9 +34,11 @@ class EventReceiver:
         handlers: dict[str, Handler] | None = None,
         *,
         channel: EventChannel | None = None,
+        routing_key: str = "#",
         **_: Any,
     ) -> None:
         self.app = app
+        self.routing_key = routing_key
         self.handlers = dict(handlers or {})
         self.channel = channel or app.broker.event_channel()
         self.should_stop = False
@@ -55,7 +59,7 @@ class EventReceiver:
 
     def events(self, timeout: float = 1.0) -> Iterator[dict[str, Any]]:
         """Events received in the next ``timeout`` seconds (batches unpacked)."""
-        for item in self.channel.receive(timeout=timeout):
+        for item in self.channel.receive(timeout=timeout, routing_key=self.routing_key):
             for event in item if isinstance(item, list) else [item]:
                 if isinstance(event, dict) and "type" in event:
                     yield self._normalize(event)

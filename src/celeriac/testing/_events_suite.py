@@ -65,3 +65,34 @@ class EventChannelConformance:
         _, listener, _ = channels
         listener.receive(timeout=0)
         assert listener.receive(timeout=0.05) == []
+
+    def test_a_listener_gets_only_the_routing_keys_it_asks_for(
+        self, channels: tuple[EventChannel, ...]
+    ) -> None:
+        sender, listener, _ = channels
+        listener.receive(timeout=0, routing_key="worker.#")
+        listener.receive(timeout=0)
+        sender.publish("task.multi", [{"type": "task-started"}])
+        sender.publish("worker.heartbeat", {"type": "worker-heartbeat"})
+        sender.publish("task.sent", {"type": "task-sent"})
+        workers: list[object] = []
+        while not workers:
+            batch = listener.receive(timeout=5, routing_key="worker.#")
+            assert batch, "no event arrived"
+            workers += batch
+        everything: list[object] = []
+        while len(everything) < 3:
+            batch = listener.receive(timeout=5)
+            assert batch, "no event arrived"
+            everything += batch
+        sender.publish("worker.offline", {"type": "worker-offline"})
+        while len(workers) < 2:
+            batch = listener.receive(timeout=5, routing_key="worker.#")
+            assert batch, "no event arrived"
+            workers += batch
+        assert workers == [{"type": "worker-heartbeat"}, {"type": "worker-offline"}]
+        assert everything == [
+            [{"type": "task-started"}],
+            {"type": "worker-heartbeat"},
+            {"type": "task-sent"},
+        ]

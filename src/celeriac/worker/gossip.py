@@ -51,7 +51,8 @@ class Gossip:
         self.channel = channel
         self.poll_interval = poll_interval
         self.check_interval = check_interval
-        self.receiver = EventReceiver(worker.app, channel=channel)
+        # Only the workers' events: a busy cluster's task events would cost every worker.
+        self.receiver = EventReceiver(worker.app, channel=channel, routing_key="worker.#")
         self.state = State(
             max_tasks_in_memory=0, on_node_join=self._joined, on_node_leave=self._left
         )
