@@ -75,6 +75,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--lines", type=int, default=60, help="trace: commands to show")
     parser.add_argument("--seconds", type=float, default=15.0, help="profile: seconds to sample")
+    parser.add_argument(
+        "--events", action="store_true", help="profile: the worker sends task events (-E)"
+    )
     return parser.parse_args(argv)
 
 

@@ -41,6 +41,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 # included), most specific first: a sample goes to the first stage that matches.
 MAIN_STAGES = [
     ("logging (the received line)", r"\(logging/"),
+    ("events: build, buffer (EventsHook)", r"EventsHook|send_task_event"),
+    ("events: flush (encode, PUBLISH)", r"_flush_events|EventDispatcher\.flush|EventChannel"),
     ("remote-control mailbox thread", r"_redis_control|Mailbox"),
     ("supervisor thread: write the next job to a child", r"celeriac-prefork-supervisor.*_assign"),
     ("supervisor thread: hand completion to the loop", r"celeriac-prefork-supervisor.*_report"),
@@ -229,7 +231,8 @@ def profile(args: argparse.Namespace) -> None:
         runner.marks.flush()
         env = runner.env()
         enqueue = runner.client(args.framework, "enqueue", settings.enqueue_n, env)
-        worker = runner.worker(args.framework, env)
+        extra = ["-E"] if args.events else []
+        worker = runner.worker(args.framework, env, extra_args=extra)
         try:
             worker.start()
             runner.marks.wait("first")
@@ -255,6 +258,7 @@ def profile(args: argparse.Namespace) -> None:
         "framework": args.framework,
         "celeriac_source": celeriac,
         "loglevel": args.loglevel,
+        "events": args.events,
         "seconds": args.seconds,
         "tasks_in_window": tasks,
         "tasks_per_s": tasks / args.seconds,
