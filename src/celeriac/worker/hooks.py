@@ -83,70 +83,74 @@ class EventsHook(Hook):
 
     def on_received(self, message: TaskMessage) -> None:
         """``task-received``."""
-        self.dispatcher.send_task_event(
+        eta, expires = message.eta, message.expires
+        self.dispatcher.buffer_task_event(
             "task-received",
-            uuid=message.id,
-            name=message.shadow or message.name,
-            args=message.argsrepr,
-            kwargs=message.kwargsrepr,
-            root_id=message.root_id,
-            parent_id=message.parent_id,
-            retries=message.retries,
-            eta=message.eta.isoformat() if message.eta else None,
-            expires=message.expires.isoformat() if message.expires else None,
+            {
+                "uuid": message.id,
+                "name": message.shadow or message.name,
+                "args": message.argsrepr,
+                "kwargs": message.kwargsrepr,
+                "root_id": message.root_id,
+                "parent_id": message.parent_id,
+                "retries": message.retries,
+                "eta": eta.isoformat() if eta else None,
+                "expires": expires.isoformat() if expires else None,
+            },
         )
 
     def on_started(self, message: TaskMessage) -> None:
         """``task-started``."""
         self._started[message.id] = time.monotonic()
-        self.dispatcher.send_task_event("task-started", uuid=message.id)
+        self.dispatcher.buffer_task_event("task-started", {"uuid": message.id})
 
     def on_finished(
         self, message: TaskMessage, outcome: Outcome | None, error: BaseException | None
     ) -> None:
         """``task-succeeded``, ``-failed``, ``-retried`` or ``-rejected``."""
         started = self._started.pop(message.id, None)
+        send = self.dispatcher.buffer_task_event
         if error is not None or outcome is None:
-            self.dispatcher.send_task_event(
-                "task-failed", uuid=message.id, exception=safe_repr(error), traceback=None
+            send(
+                "task-failed",
+                {"uuid": message.id, "exception": safe_repr(error), "traceback": None},
             )
             return
-        if outcome.state == states.SUCCESS:
+        state = outcome.state
+        if state == states.SUCCESS:
             runtime = outcome.runtime or (time.monotonic() - started if started else 0.0)
-            self.dispatcher.send_task_event(
+            result = outcome.retval
+            send(
                 "task-succeeded",
-                uuid=message.id,
-                result=safe_repr(outcome.retval),
-                runtime=runtime,
+                {
+                    "uuid": message.id,
+                    "result": "None" if result is None else safe_repr(result),
+                    "runtime": runtime,
+                },
             )
-        elif outcome.state == states.FAILURE:
-            self.dispatcher.send_task_event(
-                "task-failed",
-                uuid=message.id,
-                exception=safe_repr(outcome.exception),
-                traceback=outcome.traceback,
+        elif state in (states.FAILURE, states.RETRY):
+            send(
+                "task-failed" if state == states.FAILURE else "task-retried",
+                {
+                    "uuid": message.id,
+                    "exception": safe_repr(outcome.exception),
+                    "traceback": outcome.traceback,
+                },
             )
-        elif outcome.state == states.RETRY:
-            self.dispatcher.send_task_event(
-                "task-retried",
-                uuid=message.id,
-                exception=safe_repr(outcome.exception),
-                traceback=outcome.traceback,
-            )
-        elif outcome.state == states.REJECTED:
-            self.dispatcher.send_task_event(
-                "task-rejected", uuid=message.id, requeue=outcome.requeue
-            )
+        elif state == states.REJECTED:
+            send("task-rejected", {"uuid": message.id, "requeue": outcome.requeue})
 
     def on_revoked(self, message: TaskMessage, *, expired: bool, signum: int | None = None) -> None:
         """``task-revoked``."""
         self._started.pop(message.id, None)
-        self.dispatcher.send_task_event(
+        self.dispatcher.buffer_task_event(
             "task-revoked",
-            uuid=message.id,
-            terminated=signum is not None,
-            signum=signum,
-            expired=expired,
+            {
+                "uuid": message.id,
+                "terminated": signum is not None,
+                "signum": signum,
+                "expired": expired,
+            },
         )
 
 
