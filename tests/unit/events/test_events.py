@@ -76,6 +76,36 @@ def test_capture_calls_handlers_and_stops_at_limit(app: Celery) -> None:
     assert seen == ["task-sent", "failed", "worker-online"]
 
 
+def test_a_receiver_with_a_routing_key_gets_only_those_events(app: Celery) -> None:
+    state = State()
+    receiver = app.events.Receiver(handlers={"*": state.event}, routing_key="worker.#")
+    list(receiver.events(timeout=0))
+    dispatcher = app.events.Dispatcher(hostname="w1@h")
+    dispatcher.send_task_event("task-started", uuid="a")
+    dispatcher.flush()
+    dispatcher.send("task-sent", uuid="b")
+    dispatcher.send("worker-online", **dispatcher.worker_fields(freq=2.0, active=0, processed=0))
+    receiver.capture(limit=1, timeout=5)
+    assert [w.hostname for w in state.alive_workers()] == ["w1@h"]
+    assert not state.tasks and list(receiver.events(timeout=0)) == []
+
+
+def test_task_events_given_as_dicts_get_the_common_fields(app: Celery) -> None:
+    receiver = EventReceiver(app)
+    list(receiver.events(timeout=0))
+    dispatcher = EventDispatcher(app.broker.event_channel(), hostname="w1@h")
+    dispatcher.buffer_task_event("task-succeeded", {"uuid": "a", "runtime": 0.5, "result": "1"})
+    dispatcher.send_task_event("task-started", uuid="b")
+    dispatcher.flush()
+    got = list(receiver.events(timeout=5))
+    for event in got:
+        assert set(event) >= {"type", "timestamp", "hostname", "utcoffset", "pid", "clock"}
+        assert event["hostname"] == "w1@h" and event["utcoffset"] == utcoffset()
+        assert event["pid"] == os.getpid()
+    assert [(e["type"], e["uuid"]) for e in got] == [("task-succeeded", "a"), ("task-started", "b")]
+    assert got[0]["runtime"] == 0.5 and got[0]["result"] == "1"
+
+
 def test_state_follows_a_task_and_never_goes_back() -> None:
     state = State()
     now = time.time()
