@@ -83,6 +83,8 @@ class EventsHook(Hook):
 
     def on_received(self, message: TaskMessage) -> None:
         """``task-received``."""
+        if not self.dispatcher.enabled:  # the check is the dispatcher's; this one is cheap
+            return
         eta, expires = message.eta, message.expires
         self.dispatcher.buffer_task_event(
             "task-received",
@@ -101,14 +103,17 @@ class EventsHook(Hook):
 
     def on_started(self, message: TaskMessage) -> None:
         """``task-started``."""
-        self._started[message.id] = time.monotonic()
-        self.dispatcher.buffer_task_event("task-started", {"uuid": message.id})
+        if self.dispatcher.enabled:
+            self._started[message.id] = time.monotonic()
+            self.dispatcher.buffer_task_event("task-started", {"uuid": message.id})
 
     def on_finished(
         self, message: TaskMessage, outcome: Outcome | None, error: BaseException | None
     ) -> None:
         """``task-succeeded``, ``-failed``, ``-retried`` or ``-rejected``."""
         started = self._started.pop(message.id, None)
+        if not self.dispatcher.enabled:
+            return
         send = self.dispatcher.buffer_task_event
         if error is not None or outcome is None:
             send(
