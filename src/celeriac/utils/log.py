@@ -15,12 +15,14 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 
 from celeriac import _state
 
 __all__ = [
     "ColorFormatter",
+    "LogSite",
     "LoggingProxy",
     "TaskFormatter",
     "base_logger",
@@ -82,12 +84,33 @@ LEVEL_COLORS = {
 RESET = "\033[0m"
 
 
+#: Converters whose result depends on the whole second only (``Formatter.converter``).
+_SECOND_CONVERTERS = (time.localtime, time.gmtime)
+
+
 class ColorFormatter(logging.Formatter):
     """A formatter that colours each line by its level, as Celery's does on a terminal."""
 
     def __init__(self, fmt: str | None = None, use_color: bool = True) -> None:
         super().__init__(fmt)
         self.use_color = use_color
+        # The last second's date and time text, with what it was made from: a worker
+        # logs many lines a second, and the text changes once a second.
+        self._second: tuple[tuple[int, str, object], str] = ((-1, "", None), "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The record's time as :class:`logging.Formatter` writes it, made once a second."""
+        converter = self.converter
+        if converter not in _SECOND_CONVERTERS:
+            return super().formatTime(record, datefmt)
+        time_format = datefmt or self.default_time_format
+        key = (int(record.created), time_format, converter)
+        cached = self._second  # one read: another thread may replace it meanwhile
+        if cached[0] != key:
+            cached = self._second = (key, time.strftime(time_format, converter(record.created)))
+        if not datefmt and self.default_msec_format:
+            return self.default_msec_format % (cached[1], record.msecs)
+        return cached[1]
 
     def format(self, record: logging.LogRecord) -> str:
         """The record formatted, coloured by its level when colours are on."""
@@ -111,6 +134,55 @@ class TaskFormatter(ColorFormatter):
             record.__dict__.setdefault("task_name", "???")
             record.__dict__.setdefault("task_id", "???")
         return super().format(record)
+
+
+class LogSite:
+    """One log call made for every task (the worker's ``received`` and ``succeeded`` lines).
+
+    For each record, :mod:`logging` finds the code that logged it by walking the stack
+    (``findCaller``). A site is called from one line of code only, so it finds that line
+    the first time and keeps it. Otherwise the record is the one ``logger.log(level,
+    msg, *args, extra=extra)`` makes, and goes through the same filters and handlers.
+    """
+
+    __slots__ = ("_caller", "level", "logger", "msg")
+
+    def __init__(self, logger: logging.Logger, level: int, msg: str) -> None:
+        self.logger = logger
+        self.level = level
+        self.msg = msg
+        self._caller: tuple[str, int, str, str | None] | None = None
+
+    def enabled(self) -> bool:
+        """Whether the logger logs this site's level (to skip building costly arguments)."""
+        return self.logger.isEnabledFor(self.level)
+
+    def __call__(self, *args: object, extra: Mapping[str, object] | None = None) -> None:
+        """Log ``msg % args`` at this site's level, if the logger is enabled for it."""
+        logger = self.logger
+        if not logger.isEnabledFor(self.level):
+            return
+        # No lookup when it is turned off (logging._srcfile), as logging itself checks.
+        caller = self._caller if logging._srcfile else _UNKNOWN_CALLER
+        if caller is None:
+            # What findCaller answers for a caller outside logging (its frame walk, and
+            # the depth it starts at, differ between Python versions).
+            frame = sys._getframe(1)
+            code = frame.f_code
+            caller = self._caller = (code.co_filename, frame.f_lineno, code.co_name, None)
+        path, line, function, _ = caller
+        record = logger.makeRecord(
+            logger.name, self.level, path, line, self.msg, args, None, function, extra
+        )
+        logger.handle(record)
+
+
+_UNKNOWN_CALLER: tuple[str, int, str, str | None] = (
+    "(unknown file)",
+    0,
+    "(unknown function)",
+    None,
+)
 
 
 class LoggingProxy:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from celeriac.brokers.base import DEAD_LETTER_QUEUE, Delivery
 from celeriac.exceptions import CeleriacError, ContentDisallowed, NotRegistered
 from celeriac.protocol import TaskMessage, parse_task_message
+from celeriac.utils.log import LogSite
 from celeriac.worker.hooks import Hook, run_hooks
 from celeriac.worker.revokes import Revocations
 from celeriac.worker.settle import Acks, Job
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["Reception"]
 
 logger = logging.getLogger(__name__)
+#: Logged for every task: its caller is looked up once.
+log_received = LogSite(logger, logging.INFO, "Task %s[%s] received")
 
 
 class Reception:
@@ -69,7 +72,7 @@ class Reception:
             await self.dead_letter(delivery, f"invalid task message: {exc}", exc)
             return None
         name, task_id = task_message.name, task_message.id
-        logger.info("Task %s[%s] received", name, task_id, extra={"task_id": task_id})
+        log_received(name, task_id, extra={"task_id": task_id})
         if name not in self.app.tasks:
             logger.error(
                 "Received unregistered task of type %r. The message has been ignored and "

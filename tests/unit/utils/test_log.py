@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from celeriac import Celery
 from celeriac.utils.log import (
+    ColorFormatter,
     LoggingProxy,
+    LogSite,
     TaskFormatter,
     base_logger,
     get_logger,
@@ -96,3 +100,114 @@ def test_a_write_while_logging_goes_to_the_real_stderr(capfd: Any) -> None:
     logger.propagate = False
     proxy.write("once\n")
     assert "from the handler" in capfd.readouterr().err
+
+
+def _record_at(created: float) -> logging.LogRecord:
+    record = logging.LogRecord("x", logging.INFO, "p", 1, "hi", (), None)
+    record.created, record.msecs = created, int((created - int(created)) * 1000) + 0.0
+    return record
+
+
+@pytest.mark.parametrize("datefmt", [None, "%H:%M:%S", "%d/%m %H:%M"])
+def test_the_formatter_writes_the_time_as_logging_does(datefmt: str | None) -> None:
+    """Kept for the rest of a second, the time text is still logging's to the character."""
+    ours = ColorFormatter("%(asctime)s %(message)s", use_color=False)
+    ours.datefmt = datefmt
+    plain = logging.Formatter("%(asctime)s %(message)s", datefmt)
+    # Across second (and minute) boundaries, back and forth, and twice in one second.
+    for created in (
+        1_700_000_059.001,
+        1_700_000_059.999,
+        1_700_000_060.0,
+        1_700_000_059.5,
+        1_700_000_060.25,
+        1_700_000_060.75,
+        1_800_000_000.123,
+    ):
+        record = _record_at(created)
+        assert ours.format(record) == plain.format(record)
+
+
+def test_the_formatter_follows_a_changed_converter_and_time_format() -> None:
+    ours = ColorFormatter("%(asctime)s", use_color=False)
+    record = _record_at(1_700_000_000.5)
+    assert ours.formatTime(record) == logging.Formatter().formatTime(record)
+    ours.converter = time.gmtime  # the usual way to log in UTC
+    plain = logging.Formatter()
+    plain.converter = time.gmtime
+    assert ours.formatTime(record) == plain.formatTime(record)
+    ours.default_time_format = plain.default_time_format = "%Y%m%dT%H%M%S"
+    assert ours.formatTime(record) == plain.formatTime(record)
+    # A converter of its own may use the fraction of the second: never kept.
+    ours.converter = plain.converter = lambda seconds: time.gmtime(seconds * 2)  # type: ignore[method-assign,assignment]
+    assert ours.formatTime(_record_at(1_700_000_000.2)) == plain.formatTime(
+        _record_at(1_700_000_000.2)
+    )
+    assert ours.formatTime(_record_at(1_700_000_000.7)) == plain.formatTime(
+        _record_at(1_700_000_000.7)
+    )
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def site_logger() -> Iterator[tuple[logging.Logger, Records]]:
+    logger = logging.getLogger("tests.unit.utils.site")
+    records = Records()
+    logger.addHandler(records)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, records
+    logger.removeHandler(records)
+
+
+def _log_both_ways(logger: logging.Logger, site: LogSite, n: int) -> None:
+    site("a", n, extra={"task_id": "t1"})
+    logger.info("Task %s[%s] received", "a", n, extra={"task_id": "t1"})
+
+
+def test_a_log_site_makes_the_record_logger_info_makes(
+    site_logger: tuple[logging.Logger, Records],
+) -> None:
+    logger, records = site_logger
+    site = LogSite(logger, logging.INFO, "Task %s[%s] received")
+    for n in range(3):  # the caller is looked up once, and stays right
+        _log_both_ways(logger, site, n)
+    by_site, by_info = records.records[0::2], records.records[1::2]
+    for one, other in zip(by_site, by_info, strict=True):
+        assert one.getMessage() == other.getMessage()
+        assert (one.pathname, one.funcName, one.module) == (
+            other.pathname,
+            other.funcName,
+            other.module,
+        )
+        assert one.lineno == other.lineno - 1  # the line above, in the same function
+        assert (one.name, one.levelno, one.task_id) == (other.name, other.levelno, "t1")  # type: ignore[attr-defined]
+    assert by_site[0].funcName == "_log_both_ways" and by_site[0].pathname == __file__
+
+
+def test_a_log_site_logs_nothing_below_its_level_and_honours_no_caller_lookup(
+    site_logger: tuple[logging.Logger, Records], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logger, records = site_logger
+    quiet = LogSite(logger, logging.DEBUG, "not %s")
+    assert not quiet.enabled()
+    quiet("logged")
+    assert records.records == []
+    monkeypatch.setattr(logging, "_srcfile", None)  # caller lookup turned off
+    site = LogSite(logger, logging.INFO, "said %s")
+    assert site.enabled()
+    site("this")
+    (record,) = records.records
+    assert (record.getMessage(), record.pathname, record.lineno) == (
+        "said this",
+        "(unknown file)",
+        0,
+    )
