@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "current_task_and_request",
+    "enter_task",
     "get_current_app",
+    "leave_task",
     "running_task",
     "set_current_app",
     "shared_task_definitions",
@@ -55,6 +57,19 @@ def running_task(task: Task[Any, Any], request: Context) -> Iterator[None]:
         yield
     finally:
         _running.reset(token)
+
+
+def enter_task(task: Task[Any, Any], request: Context) -> Token[Any]:
+    """Mark ``task`` as running with ``request`` until :func:`leave_task` is given the token.
+
+    :func:`running_task` without a context manager, for the worker's per-task path.
+    """
+    return _running.set((task, request))
+
+
+def leave_task(token: Token[Any]) -> None:
+    """End what :func:`enter_task` began."""
+    _running.reset(token)
 
 
 def current_task_and_request() -> tuple[Task[Any, Any], Context] | None:

@@ -9,15 +9,13 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import pickle
 import time
 import traceback as traceback_module
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import weakref
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from celeriac import _state, signals, states
-from celeriac._internal.exception_codec import exception_from_dict, exception_to_dict
 from celeriac._internal.loops import run_coroutine
 from celeriac.app.task import Context, Task
 from celeriac.exceptions import (
@@ -31,7 +29,9 @@ from celeriac.exceptions import (
 )
 from celeriac.protocol import TaskMessage, safe_repr
 from celeriac.result import EagerResult
+from celeriac.utils.log import LogSite
 from celeriac.worker import task_handlers, task_signals
+from celeriac.worker.outcome import INVALID, Outcome
 from celeriac.worker.workflow import (
     record_failure,
     report_chord_part,
@@ -43,7 +43,9 @@ if TYPE_CHECKING:
     from celeriac.app.base import Celery
 
 __all__ = [
+    "INVALID",
     "Outcome",
+    "TaskOptions",
     "TaskRun",
     "apply_eagerly",
     "build_request",
@@ -53,55 +55,31 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Outcome state when the body could not be decoded: the worker dead-letters it.
-INVALID = "INVALID"
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one task, reported back to the worker's main loop.
-
-    It crosses from a prefork child to the worker pickled. An exception that would not
-    survive that (it refuses to pickle, or to be rebuilt from its args) travels as a
-    stand-in of the same name and module, rebuilt from its args as the result backend
-    rebuilds stored exceptions; its traceback text is in :attr:`traceback` either way.
-    """
-
-    state: str
-    retval: Any = None
-    exception: BaseException | None = None
-    traceback: str | None = None
-    runtime: float = 0.0
-    requeue: bool = False
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        exception: BaseException | dict[str, Any] | None = self.exception
-        if self.exception is not None and not _survives_pickling(self.exception):
-            exception = exception_to_dict(self.exception)
-        fields = (self.retval, exception, self.traceback, self.runtime, self.requeue)
-        return _rebuild_outcome, (self.state, *fields)
+#: Logged for every task: its caller is looked up once.
+log_succeeded = LogSite(logger, logging.INFO, "Task %s[%s] succeeded in %.6fs: %s")
 
 
-def _survives_pickling(exc: BaseException) -> bool:
-    try:
-        pickle.loads(pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL))
-    except Exception:
-        return False
-    return True
+class TaskOptions(NamedTuple):
+    """A task's options for running it, its own or the app's (``task_<option>``)."""
+
+    ignore_result: bool
+    track_started: bool
+
+    @classmethod
+    def of(cls, app: Celery, task: Task[Any, Any]) -> TaskOptions:
+        """The options of ``task`` as they are now."""
+        conf = app.conf
+        ignore_result, track_started = task.ignore_result, task.track_started
+        return cls(
+            conf.task_ignore_result if ignore_result is None else ignore_result,
+            conf.task_track_started if track_started is None else track_started,
+        )
 
 
-def _rebuild_outcome(
-    state: str,
-    retval: Any,
-    exception: BaseException | dict[str, Any] | None,
-    traceback: str | None,
-    runtime: float,
-    requeue: bool,
-) -> Outcome:
-    if isinstance(exception, dict):
-        exception = exception_from_dict(exception)
-    return Outcome(state, retval, exception, traceback, runtime, requeue)
+#: The options of each task type a worker process has run (run_task reads them once).
+_worker_options: weakref.WeakKeyDictionary[Task[Any, Any], TaskOptions] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def build_request(
@@ -114,57 +92,71 @@ def build_request(
     delivery_info: dict[str, Any],
 ) -> Context:
     """The ``self.request`` a task sees for this message."""
+    get = embed.get
+    # Positional, in Context's field order (tests check each field by name): thirty
+    # keywords cost more than the rest of building the request.
     return Context(
-        id=message.id,
-        task=message.name,
-        args=args,
-        kwargs=kwargs,
-        retries=message.retries,
-        eta=message.eta.isoformat() if message.eta else None,
-        expires=message.expires.isoformat() if message.expires else None,
-        is_eager=False,
-        called_directly=False,
-        hostname=hostname,
-        delivery_info=delivery_info,
-        headers=message.headers,
-        properties=message.message.properties,
-        root_id=message.root_id,
-        parent_id=message.parent_id,
-        group=message.group,
-        group_index=message.group_index,
-        chord=embed.get("chord"),
-        chain=embed.get("chain"),
-        callbacks=embed.get("callbacks"),
-        errbacks=embed.get("errbacks"),
-        correlation_id=message.correlation_id,
-        reply_to=message.reply_to,
-        timelimit=(message.time_limit, message.soft_time_limit),
-        origin=message.origin,
-        shadow=message.shadow,
-        ignore_result=message.ignore_result,
-        argsrepr=message.argsrepr,
-        kwargsrepr=message.kwargsrepr,
-        stamps=_stamps(message.headers.get("stamps")),
+        message.id,  # id
+        message.name,  # task
+        args,
+        kwargs,
+        message.retries,
+        message.eta.isoformat() if message.eta else None,  # eta
+        message.expires.isoformat() if message.expires else None,  # expires
+        False,  # is_eager
+        False,  # called_directly
+        hostname,
+        delivery_info,
+        message.headers,  # headers
+        message.message.properties,  # properties
+        message.root_id,
+        message.parent_id,
+        message.group,
+        message.group_index,
+        get("chord"),
+        get("chain"),
+        get("callbacks"),
+        get("errbacks"),
+        message.correlation_id,
+        message.reply_to,
+        (message.time_limit, message.soft_time_limit),  # timelimit
+        message.origin,
+        message.shadow,
+        message.ignore_result,
+        message.argsrepr,
+        message.kwargsrepr,
+        _stamps(message.headers.get("stamps")),  # stamps
     )
 
 
-def trace(app: Celery, task: Task[Any, Any], request: Context, *, store: bool = True) -> Outcome:
+def trace(
+    app: Celery,
+    task: Task[Any, Any],
+    request: Context,
+    *,
+    store: bool = True,
+    options: TaskOptions | None = None,
+) -> Outcome:
     """Run ``task`` for ``request``: record states, send callbacks, return the outcome.
 
-    An ``async def`` task runs to completion on this thread's event loop.
+    An ``async def`` task runs to completion on this thread's event loop. ``options``
+    are the task's resolved options (read now when not given).
     """
-    run = TaskRun(app, task, request, store=store)
+    run = TaskRun(app, task, request, store=store, options=options)
     if signals.task_prerun.has_receivers:
         task_signals.prerun(run)
     try:
         if run.marks_started:
             run.mark_started()
-        with _state.running_task(task, request):
+        running = _state.enter_task(task, request)
+        try:
             if task._handlers:
                 task_handlers.before_start(task, request)
             retval = task.run(*request.args, **request.kwargs)
-            if inspect.isawaitable(retval):
+            if retval is not None and inspect.isawaitable(retval):
                 retval = run_coroutine(retval)
+        finally:
+            _state.leave_task(running)
     except Exception as exc:
         outcome = run.failed(exc)
     else:
@@ -182,19 +174,24 @@ class TaskRun:
     Shared by :func:`trace` and the async trace, which differ in how they call the body.
     """
 
-    def __init__(self, app: Celery, task: Task[Any, Any], request: Context, *, store: bool) -> None:
+    def __init__(
+        self,
+        app: Celery,
+        task: Task[Any, Any],
+        request: Context,
+        *,
+        store: bool,
+        options: TaskOptions | None = None,
+    ) -> None:
         self.app = app
         self.task = task
         self.request = request
         self.store = store
         self.task_id = request.id or ""
-        self.ignore = request.ignore_result or (
-            task.ignore_result if task.ignore_result is not None else app.conf.task_ignore_result
-        )
-        track_started = (
-            task.track_started if task.track_started is not None else app.conf.task_track_started
-        )
-        self.marks_started = bool(store and track_started and not self.ignore)
+        if options is None:
+            options = TaskOptions.of(app, task)
+        self.ignore = request.ignore_result or options.ignore_result
+        self.marks_started = bool(store and options.track_started and not self.ignore)
         self.started = time.perf_counter()
 
     def mark_started(self) -> None:
@@ -280,14 +277,9 @@ class TaskRun:
             task_handlers.on_success(task, request, retval)
         if signals.task_success.has_receivers:
             task_signals.success(self, retval, runtime)
-        logger.info(
-            "Task %s[%s] succeeded in %.6fs: %s",
-            task.name,
-            task_id,
-            runtime,
-            safe_repr(retval),
-            extra={"task_id": task_id},
-        )
+        if log_succeeded.enabled():
+            extra = {"task_id": task_id}
+            log_succeeded(task.name, task_id, runtime, safe_repr(retval), extra=extra)
         return Outcome(states.SUCCESS, retval=retval, runtime=runtime)
 
 
@@ -323,8 +315,11 @@ def run_task(
     request = decode_request(message, delivery_info, accept=accept, hostname=hostname)
     if isinstance(request, Outcome):
         return request
+    options = _worker_options.get(task)
+    if options is None:  # read once per task type in a worker process, as Celery does
+        options = _worker_options[task] = TaskOptions.of(app, task)
     try:
-        return trace(app, task, request)
+        return trace(app, task, request, options=options)
     except Exception as exc:  # recording the outcome failed: the pool reports it
         task_signals.internal_error(task, request, exc)
         raise
