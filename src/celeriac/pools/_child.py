@@ -98,6 +98,11 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add ``data``; return the pickles of the frames now complete."""
+        if not self._buffer and len(data) > _HEADER.size:
+            # The usual case, once per job each way: one read, one whole frame.
+            (size,) = _HEADER.unpack_from(data)
+            if len(data) == _HEADER.size + size:
+                return [data[_HEADER.size :]]
         self._buffer += data
         frames: list[bytes] = []
         while len(self._buffer) >= _HEADER.size:
