@@ -289,7 +289,7 @@ def parse_task_message(message: Message, accept: frozenset[str] | None = None) -
     headers = message.headers
     if not isinstance(headers, dict):
         raise InvalidTaskError("message headers are not an object")
-    fields: dict[str, Any] = dict(headers)
+    fields: dict[str, Any] = headers  # only read (a v1 message gets a dict of its own)
     decoded = None
     if "task" not in headers:
         payload = _load_body(message, accept)
