@@ -99,7 +99,10 @@ class RedisBroker(Broker):
             strategy=queue_order_strategy,
             visibility_timeout=visibility_timeout,
         )
-        self._connection = connection_kwargs(url, use_ssl)
+        # No socket timeout unless the URL sets one, as kombu's Redis transport: redis-py's
+        # own default (5 s) wraps every asyncio send in a task of its own, a third of the
+        # client's cost per command. Blocking reads carry their own timeouts.
+        self._connection = {"socket_timeout": None, **connection_kwargs(url, use_ssl)}
         self._redis = SyncScripts(self._connection)
         self._aredis = AsyncScripts(self._connection)
         self._idle = IdleWait(
