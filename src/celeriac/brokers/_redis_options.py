@@ -59,15 +59,20 @@ class RetryPolicy:
 
     def call(self, action: Callable[[], None]) -> None:
         """Run ``action``, retrying it after an :class:`OperationalError` as the policy says."""
-        for attempt, delay in enumerate((*self.delays(), None)):
+        try:
+            action()
+            return
+        except OperationalError as exc:
+            error = exc  # the common case above does not compute the delays
+        for attempt, delay in enumerate(self.delays()):
+            logger.warning("Publishing failed (%s), retry %d in %.2fs", error, attempt + 1, delay)
+            time.sleep(delay)
             try:
                 action()
                 return
             except OperationalError as exc:
-                if delay is None:
-                    raise
-                logger.warning("Publishing failed (%s), retry %d in %.2fs", exc, attempt + 1, delay)
-                time.sleep(delay)
+                error = exc
+        raise error
 
 
 def parse_options(options: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,6 @@ import logging
 import time
 from collections.abc import Sequence
 
-import redis
-
 from celeriac.brokers._redis_client import SyncScripts, translate_errors
 from celeriac.brokers._redis_options import RetryPolicy
 from celeriac.brokers._redis_plan import Plan
@@ -67,12 +65,8 @@ def publish(
 
 
 def _publish_one(conn: SyncScripts, url: str, keys: tuple[str, str], payload: str) -> None:
-    client = conn.client()
     with translate_errors(url):
-        try:
-            client.evalsha(conn.scripts["publish"].sha, 2, *keys, payload)
-        except redis.exceptions.NoScriptError:
-            conn.eval("publish", keys, [payload])  # loads the script, then runs it
+        conn.run("publish", keys, (payload,))
 
 
 def publish_many(
