@@ -18,6 +18,7 @@ from celeriac.app.discovery import PackageSource, discover_tasks
 from celeriac.app.periodic import add_periodic_task
 from celeriac.app.registry import TaskRegistry
 from celeriac.app.routing import Queue, Router
+from celeriac.app.send_settings import send_defaults
 from celeriac.app.sending import publish_task
 from celeriac.app.task import Task
 from celeriac.app.task_decorators import BoundTaskDecorator, TaskDecorator, make_task
@@ -323,7 +324,7 @@ class Celery:
         routing_key, exchange, priority, task_id, headers, link, link_error,
         ignore_result, serializer, compression, shadow, time_limit, soft_time_limit.
         """
-        if self.conf.task_always_eager:
+        if send_defaults(self).always_eager:
             logger.warning("task_always_eager has no effect on send_task")
         options.pop("producer", None)
         options.pop("connection", None)

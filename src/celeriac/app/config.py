@@ -39,8 +39,18 @@ class Settings(BrokerTaskSettings, WorkerSettings, MutableMapping[str, Any]):
         self._values: dict[str, Any] = {}
         self._overrides: dict[str, Any] = {}
         self._defaults: dict[str, Any] = {}
+        self._version = 0
         if values:
             self.update(values)
+
+    @property
+    def version(self) -> int:
+        """A number that changes whenever a setting is set, overridden or deleted.
+
+        Code that reads settings on every call (sending a task) keeps what it read
+        until this changes. Environment variables are read anew each time instead.
+        """
+        return self._version
 
     # -- mapping protocol ----------------------------------------------------------
 
@@ -75,9 +85,11 @@ class Settings(BrokerTaskSettings, WorkerSettings, MutableMapping[str, Any]):
                 f"setting {name} must be {expected}, not {type(value).__name__}: {value!r}"
             )
         self._values[name] = value
+        self._version += 1
 
     def __delitem__(self, key: str) -> None:
         del self._values[key]
+        self._version += 1
 
     def __iter__(self) -> Iterator[str]:
         return iter({**dict.fromkeys(_SPECS), **self._values})
@@ -105,6 +117,7 @@ class Settings(BrokerTaskSettings, WorkerSettings, MutableMapping[str, Any]):
         for key, value in values.items():
             self[key] = value
             self._overrides[key] = value
+        self._version += 1
 
     def changes(self) -> dict[str, Any]:
         """The settings set explicitly (not defaults)."""

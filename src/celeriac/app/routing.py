@@ -110,32 +110,40 @@ class Route:
 
 RouterFunction = Callable[..., Any]
 
+#: Call options that override the routers' choice.
+_ROUTE_KEYS = ("queue", "exchange", "routing_key", "priority")
+#: Task names whose route is kept (more are resolved each time).
+_NAME_CACHE = 1024
 
-def _compile_map(mapping: Mapping[Any, Any]) -> RouterFunction:
-    exact: dict[str, Any] = {}
-    patterns: list[tuple[re.Pattern[str], Any]] = []
-    for key, route in mapping.items():
-        if isinstance(key, re.Pattern):
-            patterns.append((key, route))
-        elif isinstance(key, str) and any(ch in key for ch in "*?["):
-            patterns.append((re.compile(fnmatch.translate(key)), route))
-        else:
-            exact[str(key)] = route
 
-    def route_by_name(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name in exact:
-            return exact[name]
-        for pattern, route in patterns:
+class _NameRouter:
+    """``task_routes`` given as a mapping: the route depends on the task name alone."""
+
+    __slots__ = ("exact", "patterns")
+
+    def __init__(self, mapping: Mapping[Any, Any]) -> None:
+        self.exact: dict[str, Any] = {}
+        self.patterns: list[tuple[re.Pattern[str], Any]] = []
+        for key, route in mapping.items():
+            if isinstance(key, re.Pattern):
+                self.patterns.append((key, route))
+            elif isinstance(key, str) and any(ch in key for ch in "*?["):
+                self.patterns.append((re.compile(fnmatch.translate(key)), route))
+            else:
+                self.exact[str(key)] = route
+
+    def __call__(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self.exact:
+            return self.exact[name]
+        for pattern, route in self.patterns:
             if pattern.match(name):
                 return route
         return None
 
-    return route_by_name
-
 
 def _compile_one(item: Any) -> RouterFunction:
     if isinstance(item, Mapping):
-        return _compile_map(item)
+        return _NameRouter(item)
     if isinstance(item, str):
         module_name, _, attr = item.rpartition(".") if ":" not in item else item.partition(":")
         try:
@@ -186,6 +194,10 @@ class Router:
         task_lookup: Callable[[str], Any] | None = None,
     ) -> None:
         self._routers = compile_routers(routes)
+        # Routes that depend on the task name alone, kept per name (see route()).
+        self._by_name: dict[str, Route] | None = None
+        if all(isinstance(router, _NameRouter) for router in self._routers):
+            self._by_name = {}
         self.queues = {name: as_queue(queue) for name, queue in queues.items()}
         self.default_queue = default_queue
         self.create_missing = create_missing
@@ -224,9 +236,23 @@ class Router:
     ) -> Route:
         """Where a call of task ``name`` with these options goes."""
         options = options or {}
+        by_name = self._by_name
+        if by_name is not None and (
+            not options or all(options.get(key) is None for key in _ROUTE_KEYS)
+        ):
+            # No router looks at the arguments and no option overrides the route.
+            found = by_name.get(name)
+            if found is None:
+                found = self._resolve(name, args, kwargs, options)
+                if len(by_name) < _NAME_CACHE:
+                    by_name[name] = found
+            return found
+        return self._resolve(name, args, kwargs, options)
+
+    def _resolve(self, name: str, args: Any, kwargs: Any, options: dict[str, Any]) -> Route:
         found = self._lookup(name, args, kwargs or {}, options)
         route: dict[str, Any] = {"queue": found} if isinstance(found, str) else dict(found or {})
-        for key in ("queue", "exchange", "routing_key", "priority"):
+        for key in _ROUTE_KEYS:
             if options.get(key) is not None:
                 route[key] = options[key]
         queue_value = route.get("queue") or self.default_queue

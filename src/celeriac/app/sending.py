@@ -9,10 +9,11 @@ import functools
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from celeriac import _state, signals
 from celeriac._internal.ids import uuid4_text
+from celeriac.app.send_settings import send_defaults
 from celeriac.brokers.base import Outgoing
 from celeriac.canvas import Signature, maybe_signature
 from celeriac.protocol import build_task_message, client_origin
@@ -29,27 +30,6 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 500
 
 
-class _Defaults(NamedTuple):
-    """The settings every message reads, read once per batch (or per lone message)."""
-
-    serializer: str
-    compression: str | None
-    ignore_result: bool
-    priority: int
-    send_sent_event: bool
-
-
-def _defaults(app: Celery) -> _Defaults:
-    conf = app.conf
-    return _Defaults(
-        conf.task_serializer,
-        conf.task_compression,
-        bool(conf.task_ignore_result),
-        conf.task_default_priority or 0,
-        bool(conf.task_send_sent_event),
-    )
-
-
 class _Batch:
     """Messages built inside :func:`publishing_batch`, waiting to be sent together."""
 
@@ -57,7 +37,7 @@ class _Batch:
 
     def __init__(self, app: Celery) -> None:
         self.app = app
-        self.defaults = _defaults(app)
+        self.defaults = send_defaults(app)
         # The last chord option seen and its dict form: a chord's header members share it.
         self.chord: tuple[Any, dict[str, Any] | None] = (None, None)
         self.items: list[Outgoing] = []
@@ -210,10 +190,10 @@ def publish_task(
     batch = _open_batch.get()
     if batch is not None and batch.app is not app:
         batch = None
-    defaults = batch.defaults if batch is not None else _defaults(app)
+    defaults = batch.defaults if batch is not None else send_defaults(app)
     task_id = task_id or uuid4_text()
-    args = list(args or ())
-    kwargs = dict(kwargs or {})
+    args = list(args) if args else []
+    kwargs = dict(kwargs) if kwargs else {}
     running = _state.current_task_and_request()
     parent: Context | None = running[1] if running else None
     if parent is not None and parent.id:
@@ -221,16 +201,18 @@ def publish_task(
         root_id = root_id or parent.root_id or parent.id
     now = dt.datetime.now(dt.timezone.utc)
     eta_at = _as_datetime(app, countdown, now) if countdown is not None else None
-    eta_at = eta_at or _as_datetime(app, eta, now)
-    expires_at = _as_datetime(app, expires, now)
+    if eta_at is None and eta is not None:
+        eta_at = _as_datetime(app, eta, now)
+    expires_at = _as_datetime(app, expires, now) if expires is not None else None
     route = app.router.route(name, args, kwargs, options)
     priority = route.priority
     if priority is None:
         priority = defaults.priority
-    chord_body = _chord_body(chord, app, batch)
-    callbacks = _signature_list(link, app)
-    errbacks = _signature_list(link_error, app)
-    chain_steps = _signature_list(chain, app)
+    chord_body = _chord_body(chord, app, batch) if chord is not None else None
+    callbacks = _signature_list(link, app) if link is not None else None
+    errbacks = _signature_list(link_error, app) if link_error is not None else None
+    chain_steps = _signature_list(chain, app) if chain is not None else None
+    ignore_result = defaults.ignore_result if ignore_result is None else bool(ignore_result)
     message = build_task_message(
         name=name,
         task_id=task_id,
@@ -253,7 +235,7 @@ def publish_task(
         chain=chain_steps,
         chord=chord_body,
         origin=_origin(os.getpid()),
-        ignore_result=defaults.ignore_result if ignore_result is None else bool(ignore_result),
+        ignore_result=ignore_result,
         # rpc:// results go back to the client: its queue, or the one this task replies to.
         reply_to=reply_to
         or (parent.reply_to if parent is not None else None)
@@ -264,14 +246,9 @@ def publish_task(
         now=now,
     )
     due = eta_at.timestamp() if eta_at is not None and eta_at > now else None
-    embed = {
-        "callbacks": callbacks,
-        "errbacks": errbacks,
-        "chain": chain_steps,
-        "chord": chord_body,
-    }
-    body = (args, kwargs, embed)
+    body: Any = None
     if signals.before_task_publish.has_receivers:
+        body = _body(args, kwargs, callbacks, errbacks, chain_steps, chord_body)
         signals.before_task_publish.send(
             sender=name,
             body=body,
@@ -282,15 +259,33 @@ def publish_task(
             declare=[],
             retry_policy=None,
         )
-    item = Outgoing(message, route.routing_key, route.exchange, due)
     if batch is not None:
-        batch.add(item, name, body, route.queue)
+        body = body or _body(args, kwargs, callbacks, errbacks, chain_steps, chord_body)
+        batch.add(
+            Outgoing(message, route.routing_key, route.exchange, due), name, body, route.queue
+        )
     else:
         app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
-        _after_publish(app, name, body, item, route.queue, defaults.send_sent_event)
+        if defaults.send_sent_event or signals.after_task_publish.has_receivers:
+            body = body or _body(args, kwargs, callbacks, errbacks, chain_steps, chord_body)
+            item = Outgoing(message, route.routing_key, route.exchange, due)
+            _after_publish(app, name, body, item, route.queue, defaults.send_sent_event)
     if parent is not None and add_to_parent:
         parent.children.append([[task_id, None], None])
     return task_id
+
+
+def _body(
+    args: list[Any],
+    kwargs: dict[str, Any],
+    callbacks: list[dict[str, Any]] | None,
+    errbacks: list[dict[str, Any]] | None,
+    chain: list[dict[str, Any]] | None,
+    chord: dict[str, Any] | None,
+) -> tuple[list[Any], dict[str, Any], dict[str, Any]]:
+    """The message body as the publish signals pass it: ``(args, kwargs, embed)``."""
+    embed = {"callbacks": callbacks, "errbacks": errbacks, "chain": chain, "chord": chord}
+    return args, kwargs, embed
 
 
 def republish_for_retry(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, ParamSpec, TypeVar
 
 from celeriac import _state, states
+from celeriac._internal.arguments import ArgumentCheck
+from celeriac.app.send_settings import send_defaults
 from celeriac.app.task_handlers import TaskHandlers, overridden_handlers
 from celeriac.canvas import Signature
 from celeriac.exceptions import Ignore, Retry
@@ -68,6 +69,8 @@ class Context:
 
 
 _EMPTY_REQUEST = Context()
+#: Task attributes that are defaults of the same-named ``apply_async`` options.
+_SEND_OPTIONS = ("queue", "priority", "serializer", "time_limit", "soft_time_limit", "expires")
 
 
 class Task(TaskHandlers, Generic[P, R]):
@@ -126,7 +129,7 @@ class Task(TaskHandlers, Generic[P, R]):
             self.__wrapped__ = fn
             self.__module__ = fn.__module__
         self.name = name or self.name or self._default_name()
-        self._signature: inspect.Signature | None = None
+        self._arguments: ArgumentCheck | None = None  # made on the first check
         self._handlers = overridden_handlers(type(self))  # found once, not per run
 
     def _default_name(self) -> str:
@@ -176,15 +179,12 @@ class Task(TaskHandlers, Generic[P, R]):
         """Raise ``TypeError`` now if the task cannot take these arguments."""
         if not self.typing:
             return
-        if self._signature is None:
+        if self._arguments is None:
             target = self._fn if self._fn is not None else self.run
-            sig = inspect.signature(target)
-            if self.bind and self._fn is not None:
-                params = list(sig.parameters.values())[1:]
-                sig = sig.replace(parameters=params)
-            self._signature = sig
+            # A bound task's function takes the task first; callers do not pass it.
+            self._arguments = ArgumentCheck(target, skip_first=self.bind and self._fn is not None)
         try:
-            self._signature.bind(*args, **kwargs)
+            self._arguments.check(args if isinstance(args, list | tuple) else list(args), kwargs)
         except TypeError as exc:
             raise TypeError(f"{self.name}: {exc}") from exc
 
@@ -205,13 +205,13 @@ class Task(TaskHandlers, Generic[P, R]):
         **options: Any,
     ) -> AsyncResult[R]:
         """Send the task; see ``Celery.send_task`` for the options."""
-        args = list(args or ())
-        kwargs = dict(kwargs or {})
+        args = list(args) if args else []
+        kwargs = dict(kwargs) if kwargs else {}
         self.check_arguments(args, kwargs)
-        app = self.app
-        if app.conf.task_always_eager:
+        app = self._app or _state.get_current_app()
+        if send_defaults(app).always_eager:
             return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error)
-        for key in ("queue", "priority", "serializer", "time_limit", "soft_time_limit", "expires"):
+        for key in _SEND_OPTIONS:
             value = getattr(self, key)
             if value is not None:
                 options.setdefault(key, value)
