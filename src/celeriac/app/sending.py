@@ -265,6 +265,9 @@ def publish_task(
             Outgoing(message, route.routing_key, route.exchange, due), name, body, route.queue
         )
     else:
+        if not ignore_result and (parent is None or parent.called_directly or parent.is_eager):
+            # A caller that may wait for the result: the backend can listen for it now.
+            app.backend.on_task_call(task_id)
         app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
         if defaults.send_sent_event or signals.after_task_publish.has_receivers:
             body = body or _body(args, kwargs, callbacks, errbacks, chain_steps, chord_body)

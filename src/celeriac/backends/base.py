@@ -94,6 +94,13 @@ class ResultBackend(ABC):
     def close(self) -> None:
         """Release connections. Safe to call twice."""
 
+    def on_task_call(self, task_id: str) -> None:
+        """A task whose result this process may wait for is about to be sent.
+
+        Backends that deliver results by notification start listening here, so a
+        :meth:`wait_for` that follows has less to do; the default does nothing.
+        """
+
     # -- storage primitives ----------------------------------------------------
 
     @abstractmethod
@@ -226,7 +233,10 @@ class ResultBackend(ABC):
 
         Exception results come back as exception instances.
         """
-        raw = self.get(self.task_key(task_id))
+        return self.task_meta_of(task_id, self.get(self.task_key(task_id)))
+
+    def task_meta_of(self, task_id: str, raw: bytes | None) -> dict[str, Any]:
+        """The meta of ``task_id`` from its stored value (PENDING for ``None``)."""
         if raw is None:
             return {
                 "status": states.PENDING,

@@ -4,8 +4,10 @@
   plain ``SET`` when results never expire) and ``PUBLISH``-ed on a channel of the same
   name, in one Lua script that also keeps a stored ready state from being replaced by a
   non-ready one (see :mod:`celeriac.backends._redis_scripts`).
-* ``AsyncResult.get`` subscribes to the task's channel, then reads the key, then waits
-  for a message: a result stored at any moment is seen at once, without polling.
+* ``AsyncResult.get`` subscribes to the task's channel (a client that sends a task
+  subscribes just before sending it), reads the key, then takes the value from the
+  ``PUBLISH``: a result stored at any moment is seen at once, without polling
+  (:mod:`celeriac.backends._redis_waiter`).
 * Saved groups: ``celery-taskset-meta-<group id>`` (the base class's format).
 * Chords: Celery 5.7's native join on ``celery-taskset-meta-<group id>.s/.t/.j/.d/.c``,
   so header tasks run by Celery workers and by celeriac workers count toward one join.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 import uuid
@@ -36,6 +37,7 @@ from celeriac._internal.exception_codec import exception_from_dict, is_exception
 from celeriac._internal.naming import mask_url
 from celeriac._internal.redis_url import connection_kwargs, prefixed
 from celeriac.backends import _redis_scripts as lua
+from celeriac.backends._redis_waiter import Waiters, next_value
 from celeriac.backends.base import ResultBackend
 from celeriac.exceptions import BackendError, TimeoutError
 
@@ -46,19 +48,6 @@ logger = logging.getLogger(__name__)
 _SAFETY_READ = 1.0  # seconds between re-reads while waiting, should a PUBLISH be lost
 _CLAIM_EXPIRES = 10
 _DONE_EXPIRES = 300
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _next_publish(pubsub: Any, timeout: float) -> None:
-    """Wait up to ``timeout`` seconds for a published message (confirmations are skipped)."""
-    deadline = time.monotonic() + timeout
-    while (remaining := deadline - time.monotonic()) > 0:
-        reply = pubsub.get_message(timeout=remaining)
-        if reply and reply["type"] == "message":
-            return
 
 
 @contextlib.contextmanager
@@ -105,8 +94,7 @@ class RedisBackend(ResultBackend):
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
-        # Each thread keeps its pubsub connection between waits (see _subscription).
-        self._pubsubs = threading.local()
+        self._waiters = Waiters(self._redis)
 
     @classmethod
     def from_url(
@@ -157,7 +145,7 @@ class RedisBackend(ResultBackend):
 
     def close(self) -> None:
         """Close the connections. Safe to call twice."""
-        self._drop_pubsub()
+        self._waiters.drop()
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
@@ -194,73 +182,42 @@ class RedisBackend(ResultBackend):
 
     def wait_for_change(self, key: str, timeout: float) -> None:
         """Block until a value is published for ``key``, or ``timeout`` seconds pass."""
-        with _translate_errors(self.url), self._subscription(self.key(key)) as pubsub:
-            _next_publish(pubsub, timeout)
+        channel = self.key(key)
+        with _translate_errors(self.url), self._waiters.subscription(channel) as pubsub:
+            next_value(pubsub, channel, timeout)
 
-    @contextlib.contextmanager
-    def _subscription(self, channel: str) -> Iterator[Any]:
-        """A pubsub connection of this thread, subscribed to ``channel`` (confirmed).
-
-        The connection is kept for the next wait: redis-py disconnects a PubSub when it
-        closes, so one per wait cost a connect and a ``SELECT`` each time. Waiting for the
-        subscription's confirmation before the caller reads the key closes the gap in
-        which a result stored meanwhile would be neither read nor heard.
-        """
-        pubsub = self._pubsub()
-        try:
-            pubsub.subscribe(channel)
-            deadline = time.monotonic() + _SAFETY_READ
-            while (remaining := deadline - time.monotonic()) > 0:
-                reply = pubsub.get_message(timeout=remaining)
-                if reply and reply["type"] == "subscribe" and _text(reply["channel"]) == channel:
-                    break
-            yield pubsub
-            pubsub.unsubscribe(channel)  # its confirmation is read (and skipped) next time
-        except BaseException:
-            self._drop_pubsub()
-            raise
-
-    def _pubsub(self) -> Any:
-        """This thread's pubsub connection (a new one in a forked child or after an error)."""
-        held = getattr(self._pubsubs, "held", None)
-        if held is not None and held[0] == os.getpid():
-            return held[1]
-        pubsub = self._redis().pubsub()  # type: ignore[no-untyped-call]
-        self._pubsubs.held = (os.getpid(), pubsub)
-        return pubsub
-
-    def _drop_pubsub(self) -> None:
-        held = getattr(self._pubsubs, "held", None)
-        self._pubsubs.held = None
-        if held is not None and held[0] == os.getpid():
-            with contextlib.suppress(Exception):
-                held[1].close()
+    def on_task_call(self, task_id: str) -> None:
+        """Subscribe to the task's channel before it is sent (see ``_redis_waiter``)."""
+        self._waiters.subscribe_early(self.key(self.task_key(task_id)))
 
     def wait_for(
         self, task_id: str, timeout: float | None = None, interval: float | None = None
     ) -> dict[str, Any]:
-        """Wait until ``task_id`` is ready: subscribe, read, then wait for PUBLISH.
+        """Wait until ``task_id`` is ready: subscribe, read, then take the value PUBLISH-ed.
 
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
 
         """
         deadline = None if timeout is None else time.monotonic() + timeout
-        with (
-            _translate_errors(self.url),
-            self._subscription(self.key(self.task_key(task_id))) as pubsub,
-        ):
-            while True:
-                meta = self.get_task_meta(task_id)
-                if meta["status"] in states.READY_STATES:
-                    return meta
+        channel = self.key(self.task_key(task_id))
+        with _translate_errors(self.url), self._waiters.subscription(channel) as pubsub:
+            meta = self.get_task_meta(task_id)
+            while meta["status"] not in states.READY_STATES:
                 wait = _SAFETY_READ
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         raise TimeoutError("The operation timed out.")
                     wait = min(wait, remaining)
-                _next_publish(pubsub, wait)
+                value = next_value(pubsub, channel, wait)
+                # What was published is what was stored; with nothing heard, read again.
+                meta = (
+                    self.get_task_meta(task_id)
+                    if value is None
+                    else self.task_meta_of(task_id, value)
+                )
+            return meta
 
     # -- chords: Celery 5.7's native join --------------------------------------
 
