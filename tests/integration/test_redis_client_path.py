@@ -72,6 +72,14 @@ def test_the_value_comes_from_the_publish_when_nothing_is_stored(
     assert _wait_until(lambda: _subscribers(raw, result.id) == 0)
 
 
+def test_a_given_task_id_with_a_stored_result_gets_it_at_once(app: Celery) -> None:
+    # Not a new id: a result may be stored before the task is sent, so the key is read.
+    task_id = "given-" + os.urandom(4).hex()
+    app.backend.store_result(task_id, "before", states.SUCCESS)
+    result = app.tasks["client.add"].apply_async((1, 1), task_id=task_id)
+    assert result.get(timeout=5) == "before"
+
+
 def test_a_result_stored_while_waiting_is_heard(app: Celery) -> None:
     result = app.tasks["client.add"].delay(3, 4)
     timer = threading.Timer(0.2, app.backend.store_result, (result.id, 7, states.SUCCESS))

@@ -191,11 +191,21 @@ def publish_task(
     if batch is not None and batch.app is not app:
         batch = None
     defaults = batch.defaults if batch is not None else send_defaults(app)
+    fresh = not task_id
     task_id = task_id or uuid4_text()
     args = list(args) if args else []
     kwargs = dict(kwargs) if kwargs else {}
     running = _state.current_task_and_request()
     parent: Context | None = running[1] if running else None
+    ignore_result = defaults.ignore_result if ignore_result is None else bool(ignore_result)
+    # A caller that may wait for the result: the backend can start listening for it.
+    listens = (
+        batch is None
+        and not ignore_result
+        and (parent is None or parent.called_directly or parent.is_eager)
+    )
+    if listens:
+        app.backend.on_task_call(task_id, fresh=fresh)
     if parent is not None and parent.id:
         parent_id = parent_id or parent.id
         root_id = root_id or parent.root_id or parent.id
@@ -212,7 +222,6 @@ def publish_task(
     callbacks = _signature_list(link, app) if link is not None else None
     errbacks = _signature_list(link_error, app) if link_error is not None else None
     chain_steps = _signature_list(chain, app) if chain is not None else None
-    ignore_result = defaults.ignore_result if ignore_result is None else bool(ignore_result)
     message = build_task_message(
         name=name,
         task_id=task_id,
@@ -265,9 +274,8 @@ def publish_task(
             Outgoing(message, route.routing_key, route.exchange, due), name, body, route.queue
         )
     else:
-        if not ignore_result and (parent is None or parent.called_directly or parent.is_eager):
-            # A caller that may wait for the result: the backend can listen for it now.
-            app.backend.on_task_call(task_id)
+        if listens:
+            app.backend.on_task_sending(task_id)
         app.broker.publish(message, exchange=route.exchange, routing_key=route.routing_key, eta=due)
         if defaults.send_sent_event or signals.after_task_publish.has_receivers:
             body = body or _body(args, kwargs, callbacks, errbacks, chain_steps, chord_body)

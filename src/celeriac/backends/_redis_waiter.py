@@ -5,11 +5,13 @@ Every result is stored and ``PUBLISH``-ed on a channel named like its key, in on
 result stored before the subscription took effect is seen there), then takes the value
 from the ``PUBLISH`` itself, re-reading the key only if none came for a while.
 
-A client that sends a task and then waits for it (``add.delay(2, 2).get()``) has its
-``SUBSCRIBE`` sent just before the task is published (:meth:`Waiters.subscribe_early`),
-as Celery's client does: its confirmation arrives while the task is sent, and the wait
-starts with it already in. A thread that sends without waiting stops doing so after one
-unwaited task, until it waits for a result again, so it never piles up subscriptions.
+A client that sends a task and then waits for it (``add.delay(2, 2).get()``) sends its
+``SUBSCRIBE`` before it builds the message (:meth:`Waiters.subscribe_early`) and reads
+the confirmation, by then in, just before the message goes (:meth:`Waiters.confirm_early`).
+For a task id made by this send, nothing can be stored before the worker has the message,
+so that wait needs no first read of the key: the ``PUBLISH`` is the first it hears of the
+result, whenever it comes. A thread that sends without waiting stops subscribing early
+after one unwaited task, until it waits for a result again, so subscriptions never pile up.
 """
 
 from __future__ import annotations
@@ -53,13 +55,17 @@ def next_value(pubsub: Any, channel: str, timeout: float) -> bytes | None:
 class _Thread:
     """One thread's pubsub connection and what it subscribed to ahead of a wait."""
 
-    __slots__ = ("early", "pid", "pubsub", "waits")
+    __slots__ = ("confirmed", "early", "fresh", "pid", "pubsub", "waits")
 
     def __init__(self, pubsub: Any) -> None:
         self.pid = os.getpid()
         self.pubsub = pubsub
-        #: The channel subscribed before its task was sent, confirmation not read yet.
+        #: The channel subscribed before its task was sent and not waited for yet.
         self.early: str | None = None
+        #: Whether the early channel's task id was made by that send (no result before it).
+        self.fresh = False
+        #: Whether its confirmation was read before the task was sent.
+        self.confirmed = False
         #: Whether this thread waited for the last result it subscribed to early.
         self.waits = True
 
@@ -95,8 +101,8 @@ class Waiters:
             with contextlib.suppress(Exception):
                 held.pubsub.close()
 
-    def subscribe_early(self, channel: str) -> None:
-        """Subscribe to ``channel`` now, before its task is sent; the wait confirms it.
+    def subscribe_early(self, channel: str, *, fresh: bool) -> None:
+        """Subscribe to ``channel`` before its task is built; ``fresh``: a new task id.
 
         A failure here only means the wait subscribes itself: sending goes on.
         """
@@ -111,17 +117,30 @@ class Waiters:
                 held.early, held.waits = None, False
                 return
             held.pubsub.subscribe(channel)
-            held.early = channel
+            held.early, held.fresh, held.confirmed = channel, fresh, False
+        except redis.RedisError as exc:
+            logger.debug("Early subscription to %s failed: %s", channel, exc)
+            self.drop()
+
+    def confirm_early(self, channel: str) -> None:
+        """Read ``channel``'s confirmation (if subscribed early) before its task is sent."""
+        held = self._thread()
+        if held.early != channel:
+            return
+        try:
+            held.confirmed = _read_confirmation(held.pubsub, channel)
         except redis.RedisError as exc:
             logger.debug("Early subscription to %s failed: %s", channel, exc)
             self.drop()
 
     @contextlib.contextmanager
-    def subscription(self, channel: str) -> Iterator[Any]:
+    def subscription(self, channel: str) -> Iterator[tuple[Any, bool]]:
         """This thread's pubsub connection, subscribed to ``channel`` (confirmed).
 
+        Yields it with whether the key must be read before waiting for a ``PUBLISH``.
         Waiting for the confirmation before the caller reads the key closes the gap in
-        which a result stored meanwhile would be neither read nor heard.
+        which a result stored meanwhile would be neither read nor heard; a fresh task id
+        whose subscription was confirmed before the task went out has no such gap.
         """
         held = self._thread()
         held.waits = True
@@ -132,13 +151,20 @@ class Waiters:
                 pubsub.unsubscribe(early)  # waited for another result first: not needed
             if early != channel:
                 pubsub.subscribe(channel)
-            deadline = time.monotonic() + CONFIRM_TIMEOUT
-            while (remaining := deadline - time.monotonic()) > 0:
-                reply = pubsub.get_message(timeout=remaining)
-                if reply and reply["type"] == "subscribe" and _text(reply["channel"]) == channel:
-                    break
-            yield pubsub
+            if early != channel or not held.confirmed:
+                _read_confirmation(pubsub, channel)
+            yield pubsub, not (early == channel and held.confirmed and held.fresh)
             pubsub.unsubscribe(channel)  # its confirmation is read (and skipped) next time
         except BaseException:
             self.drop()
             raise
+
+
+def _read_confirmation(pubsub: Any, channel: str) -> bool:
+    """Read until ``channel``'s subscription is confirmed; False if it took too long."""
+    deadline = time.monotonic() + CONFIRM_TIMEOUT
+    while (remaining := deadline - time.monotonic()) > 0:
+        reply = pubsub.get_message(timeout=remaining)
+        if reply and reply["type"] == "subscribe" and _text(reply["channel"]) == channel:
+            return True
+    return False

@@ -94,12 +94,16 @@ class ResultBackend(ABC):
     def close(self) -> None:
         """Release connections. Safe to call twice."""
 
-    def on_task_call(self, task_id: str) -> None:
-        """A task whose result this process may wait for is about to be sent.
+    def on_task_call(self, task_id: str, *, fresh: bool) -> None:
+        """A task whose result this process may wait for is about to be built and sent.
 
-        Backends that deliver results by notification start listening here, so a
-        :meth:`wait_for` that follows has less to do; the default does nothing.
+        ``fresh``: its id was made for this send. Backends that deliver results by
+        notification start listening here, so a :meth:`wait_for` that follows has less
+        to do; the default does nothing.
         """
+
+    def on_task_sending(self, task_id: str) -> None:
+        """That task's message is built and goes out next; the default does nothing."""
 
     # -- storage primitives ----------------------------------------------------
 

@@ -183,17 +183,24 @@ class RedisBackend(ResultBackend):
     def wait_for_change(self, key: str, timeout: float) -> None:
         """Block until a value is published for ``key``, or ``timeout`` seconds pass."""
         channel = self.key(key)
-        with _translate_errors(self.url), self._waiters.subscription(channel) as pubsub:
+        with _translate_errors(self.url), self._waiters.subscription(channel) as (pubsub, _):
             next_value(pubsub, channel, timeout)
 
-    def on_task_call(self, task_id: str) -> None:
-        """Subscribe to the task's channel before it is sent (see ``_redis_waiter``)."""
-        self._waiters.subscribe_early(self.key(self.task_key(task_id)))
+    def on_task_call(self, task_id: str, *, fresh: bool) -> None:
+        """Subscribe to the task's channel before it is built (see ``_redis_waiter``)."""
+        self._waiters.subscribe_early(self.key(self.task_key(task_id)), fresh=fresh)
+
+    def on_task_sending(self, task_id: str) -> None:
+        """Read that subscription's confirmation before the task goes out."""
+        self._waiters.confirm_early(self.key(self.task_key(task_id)))
 
     def wait_for(
         self, task_id: str, timeout: float | None = None, interval: float | None = None
     ) -> dict[str, Any]:
         """Wait until ``task_id`` is ready: subscribe, read, then take the value PUBLISH-ed.
+
+        The first read is left out when the task was sent by this thread, with a new id,
+        after its subscription was confirmed (see ``_redis_waiter``).
 
         Raises:
             TimeoutError: ``timeout`` seconds passed first.
@@ -201,8 +208,11 @@ class RedisBackend(ResultBackend):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         channel = self.key(self.task_key(task_id))
-        with _translate_errors(self.url), self._waiters.subscription(channel) as pubsub:
-            meta = self.get_task_meta(task_id)
+        with (
+            _translate_errors(self.url),
+            self._waiters.subscription(channel) as (pubsub, read_first),
+        ):
+            meta = self.get_task_meta(task_id) if read_first else self.task_meta_of(task_id, None)
             while meta["status"] not in states.READY_STATES:
                 wait = _SAFETY_READ
                 if deadline is not None:
