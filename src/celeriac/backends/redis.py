@@ -35,6 +35,7 @@ from redis.retry import Retry
 from celeriac import states
 from celeriac._internal.exception_codec import exception_from_dict, is_exception_dict
 from celeriac._internal.naming import mask_url
+from celeriac._internal.redis_direct import ThreadConnections, execute
 from celeriac._internal.redis_url import connection_kwargs, prefixed
 from celeriac.backends import _redis_scripts as lua
 from celeriac.backends._redis_waiter import Waiters, next_value
@@ -95,6 +96,8 @@ class RedisBackend(ResultBackend):
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
         self._waiters = Waiters(self._redis)
+        # Each thread's own connection for a result's store and read (one per task).
+        self._direct = ThreadConnections()
 
     @classmethod
     def from_url(
@@ -146,6 +149,7 @@ class RedisBackend(ResultBackend):
     def close(self) -> None:
         """Close the connections. Safe to call twice."""
         self._waiters.drop()
+        self._direct.close()
         with self._lock:
             client, self._client = self._client, None
         if client is not None:
@@ -156,15 +160,21 @@ class RedisBackend(ResultBackend):
     def get(self, key: str) -> bytes | None:
         """Return the stored value of ``key``; ``None`` if missing or expired."""
         with _translate_errors(self.url):
-            value: Any = self._redis().get(self.key(key))
+            conn = self._direct.get(self._client or self._redis())
+            value: Any = execute(conn, "GET", self.key(key))
         return None if value is None else bytes(value)
 
     def set(self, key: str, value: bytes, *, ttl: float | None, is_ready: bool) -> None:
         """SET(EX) and PUBLISH ``value``; a non-ready value never replaces a ready one."""
         ttl_ms = max(round(ttl * 1000), 1) if ttl else 0
         full = self.key(key)
+        keys, args = (full, full + ".ready"), (value, ttl_ms, "1" if is_ready else "0")
         with _translate_errors(self.url):
-            self._eval("set", [full, full + ".ready"], [value, ttl_ms, "1" if is_ready else "0"])
+            conn = self._direct.get(self._client or self._redis())
+            try:
+                execute(conn, "EVALSHA", self._scripts["set"].sha, 2, *keys, *args)
+            except redis.exceptions.NoScriptError:
+                self._eval("set", list(keys), list(args))  # loads the script, then runs it
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""

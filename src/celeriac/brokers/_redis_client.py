@@ -11,9 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
-import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -24,6 +22,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from celeriac._internal.naming import mask_url
+from celeriac._internal.redis_direct import ThreadConnections, execute
 from celeriac.brokers import _redis_scripts as lua
 from celeriac.exceptions import BrokerError, OperationalError
 
@@ -55,10 +54,7 @@ class SyncScripts:
         self._lock = threading.Lock()
         self._client: redis.Redis | None = None
         self.scripts: dict[str, Any] = {}
-        # Each thread's own connection for run(): (pid, client it came from, connection),
-        # and all of them, to close with the client (a thread's closes when it ends).
-        self._held = threading.local()
-        self._own: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._direct = ThreadConnections()  # each thread's connection for run()
 
     def client(self) -> redis.Redis:
         """The client, made (and the scripts registered) on first use."""
@@ -75,52 +71,22 @@ class SyncScripts:
         return self.scripts[name](keys=list(keys), args=list(args), client=client)
 
     def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """Run the script ``name`` on this thread's own connection: one ``EVALSHA``.
+        """Run the script ``name`` as one ``EVALSHA`` on this thread's own connection.
 
-        For the one-message publish, where redis-py's per-command pool work (a readiness
-        poll of the socket, bookkeeping, metrics) costs more CPU than the round trip. The
-        connection is made as the client's pool makes one, and kept by the thread (and
-        process: a forked child makes its own). A dropped connection is retried as the
-        client's commands are; an unknown script is loaded, then run.
+        The one-message publish path (see :mod:`celeriac._internal.redis_direct`); an
+        unknown script is loaded, then run.
         """
-        conn = self._own_connection()
-        packed = conn.pack_command("EVALSHA", self.scripts[name].sha, len(keys), *keys, *args)
-
-        def attempt() -> Any:
-            try:
-                conn.send_packed_command(packed)
-                return conn.read_response()
-            except redis.ResponseError:
-                raise  # the reply was read whole: the connection stays usable
-            except BaseException:
-                conn.disconnect()  # a reply may be left unread (an interrupt in between)
-                raise
-
+        conn = self._direct.get(self._client or self.client())
         try:
-            return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())
+            return execute(conn, "EVALSHA", self.scripts[name].sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
             return self.eval(name, keys, args)
-
-    def _own_connection(self) -> Any:
-        held = getattr(self._held, "value", None)
-        client = self._client
-        if held is None or held[1] is not client or held[0] != os.getpid() or client is None:
-            client = self.client()
-            pool = client.connection_pool
-            conn = pool.connection_class(**pool.connection_kwargs)
-            held = (os.getpid(), client, conn)
-            self._held.value = held
-            with self._lock:
-                self._own.add(conn)
-        return held[2]
 
     def close(self) -> None:
         """Close the client's connections; the next use makes a new client."""
         with self._lock:
             client, self._client = self._client, None
-            own, self._own = list(self._own), weakref.WeakSet()
-        for conn in own:
-            conn.disconnect()
+        self._direct.close()
         if client is not None:
             client.close()
 
