@@ -15,8 +15,8 @@ import importlib
 import logging
 import os
 import types
-from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Any, TypeVar
 
 from celeriac.app._broker_task_settings import BrokerTaskSettings
 from celeriac.app._celery_settings import CELERY_SETTING_NAMES
@@ -27,6 +27,8 @@ from celeriac.exceptions import ImproperlyConfigured
 __all__ = ["SETTINGS", "Setting", "Settings", "celery_settings_without_effect", "setting"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Settings(BrokerTaskSettings, WorkerSettings, MutableMapping[str, Any]):
@@ -40,17 +42,29 @@ class Settings(BrokerTaskSettings, WorkerSettings, MutableMapping[str, Any]):
         self._overrides: dict[str, Any] = {}
         self._defaults: dict[str, Any] = {}
         self._version = 0
+        self._kept: dict[str, tuple[int, Any]] = {}
         if values:
             self.update(values)
 
     @property
     def version(self) -> int:
-        """A number that changes whenever a setting is set, overridden or deleted.
-
-        Code that reads settings on every call (sending a task) keeps what it read
-        until this changes. Environment variables are read anew each time instead.
-        """
+        """A number that changes whenever a setting is set, overridden or deleted."""
         return self._version
+
+    def kept(self, name: str, read: Callable[[Settings], T]) -> T:
+        """``read(self)``, kept under ``name`` until a setting changes.
+
+        For values made from settings on every call (sending a task). Environment
+        variables are not watched: ``read`` must use settings that have none.
+        """
+        found = self._kept.get(name)
+        if found is not None and found[0] == self._version:
+            value: T = found[1]
+            return value
+        version = self._version
+        value = read(self)
+        self._kept[name] = (version, value)
+        return value
 
     # -- mapping protocol ----------------------------------------------------------
 

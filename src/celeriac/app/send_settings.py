@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
@@ -23,23 +22,14 @@ class SendDefaults(NamedTuple):
     always_eager: bool
 
 
-# The defaults last read per app, with the settings object and version they came from.
-_read_defaults: weakref.WeakKeyDictionary[Celery, tuple[Settings, int, SendDefaults]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def send_defaults(app: Celery) -> SendDefaults:
-    """The sending settings of ``app``, read again only after its settings changed.
+    """The sending settings of ``app``, read again only after its settings changed."""
+    return app.conf.kept("send_defaults", _read)
 
-    None of them has an environment variable, so the settings' version covers them all.
-    """
-    conf = app.conf
-    found = _read_defaults.get(app)
-    if found is not None and found[0] is conf and found[1] == conf.version:
-        return found[2]
-    version = conf.version
-    defaults = SendDefaults(
+
+def _read(conf: Settings) -> SendDefaults:
+    # None of these settings has an environment variable (see Settings.kept).
+    return SendDefaults(
         conf.task_serializer,
         conf.task_compression,
         bool(conf.task_ignore_result),
@@ -47,5 +37,3 @@ def send_defaults(app: Celery) -> SendDefaults:
         bool(conf.task_send_sent_event),
         bool(conf.task_always_eager),
     )
-    _read_defaults[app] = (conf, version, defaults)
-    return defaults
