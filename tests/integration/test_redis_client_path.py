@@ -165,3 +165,14 @@ def test_the_broker_publishes_again_after_close(redis_url: str, raw: redis.Redis
     add.delay(1, 1)
     assert raw.llen("celery") == 2
     app.close()
+
+
+def test_sending_works_while_the_result_backend_is_unreachable(
+    redis_url: str, raw: redis.Redis
+) -> None:
+    app = Celery("client", broker=redis_url, backend="redis://127.0.0.1:1/0", set_as_current=False)
+    add = app.task(shared=False, name="client.add")(lambda x, y: x + y)
+    first, second = add.delay(1, 1), add.delay(2, 2)
+    assert first.id != second.id
+    assert raw.llen("celery") == 2
+    app.close()

@@ -119,8 +119,7 @@ class Waiters:
             held.pubsub.subscribe(channel)
             held.early, held.fresh, held.confirmed = channel, fresh, False
         except redis.RedisError as exc:
-            logger.debug("Early subscription to %s failed: %s", channel, exc)
-            self.drop()
+            self._give_up_early(channel, exc)
 
     def confirm_early(self, channel: str) -> None:
         """Read ``channel``'s confirmation (if subscribed early) before its task is sent."""
@@ -130,8 +129,14 @@ class Waiters:
         try:
             held.confirmed = _read_confirmation(held.pubsub, channel)
         except redis.RedisError as exc:
-            logger.debug("Early subscription to %s failed: %s", channel, exc)
-            self.drop()
+            self._give_up_early(channel, exc)
+
+    def _give_up_early(self, channel: str, exc: Exception) -> None:
+        # Sending does not depend on the result backend: with it unreachable, later
+        # sends do not try again until this thread waits for a result.
+        logger.debug("Early subscription to %s failed: %s", channel, exc)
+        self.drop()
+        self._thread().waits = False
 
     @contextlib.contextmanager
     def subscription(self, channel: str) -> Iterator[tuple[Any, bool]]:
