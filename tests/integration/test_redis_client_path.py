@@ -51,6 +51,24 @@ def _subscribers(raw: redis.Redis, task_id: str) -> int:
     return int(raw.pubsub_numsub(f"celery-task-meta-{task_id}")[0][1])
 
 
+def _wait_once(app: Celery) -> None:
+    """One send and wait: from then on this thread subscribes before it sends."""
+    result = app.tasks["client.add"].delay(0, 0)
+    app.backend.store_result(result.id, 0, states.SUCCESS)
+    assert result.get(timeout=5) == 0
+
+
+def test_a_thread_that_never_waited_does_not_subscribe(app: Celery, raw: redis.Redis) -> None:
+    result = app.tasks["client.add"].delay(2, 2)
+    assert _subscribers(raw, result.id) == 0  # an early one is confirmed before sending
+    app.backend.store_result(result.id, 4, states.SUCCESS)
+    assert result.get(timeout=5) == 4
+    follow = app.tasks["client.add"].delay(2, 2)
+    assert _subscribers(raw, follow.id) == 1
+    app.backend.store_result(follow.id, 4, states.SUCCESS)
+    assert follow.get(timeout=5) == 4
+
+
 def test_a_result_stored_before_the_client_waits_is_returned(app: Celery) -> None:
     result = app.tasks["client.add"].delay(2, 2)
     app.backend.store_result(result.id, 4, states.SUCCESS)
@@ -61,6 +79,7 @@ def test_the_value_comes_from_the_publish_when_nothing_is_stored(
     app: Celery, raw: redis.Redis
 ) -> None:
     # Subscribed before sending: a value only published (never stored) still arrives.
+    _wait_once(app)
     result = app.tasks["client.add"].delay(2, 2)
     assert _wait_until(lambda: _subscribers(raw, result.id) == 1)
     started = app.backend.encode(app.backend.build_meta(result.id, None, states.STARTED))
@@ -92,6 +111,7 @@ def test_a_result_stored_while_waiting_is_heard(app: Celery) -> None:
 
 def test_a_thread_that_never_waits_stops_subscribing_early(app: Celery, raw: redis.Redis) -> None:
     add = app.tasks["client.add"]
+    _wait_once(app)
     first, second, third = add.delay(1, 1), add.delay(1, 2), add.delay(1, 3)
     # The first was subscribed early; the second call dropped it and subscribed no more.
     assert _wait_until(lambda: _subscribers(raw, first.id) == 0)
@@ -112,6 +132,7 @@ def test_waiting_for_another_result_first_drops_the_early_subscription(
     add = app.tasks["client.add"]
     older = app.AsyncResult("older-" + os.urandom(4).hex())
     app.backend.store_result(older.id, 1, states.SUCCESS)
+    _wait_once(app)
     newer = add.delay(5, 5)
     assert older.get(timeout=5) == 1
     assert _wait_until(lambda: _subscribers(raw, newer.id) == 0)
@@ -120,6 +141,7 @@ def test_waiting_for_another_result_first_drops_the_early_subscription(
 
 
 def test_ignored_results_are_not_subscribed_to(app: Celery, raw: redis.Redis) -> None:
+    _wait_once(app)
     result = app.tasks["client.add"].apply_async((1, 1), ignore_result=True)
     follow = app.tasks["client.add"].delay(1, 1)  # subscribes early: the last was skipped
     assert _wait_until(lambda: _subscribers(raw, follow.id) == 1)

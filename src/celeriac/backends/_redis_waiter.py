@@ -10,8 +10,9 @@ A client that sends a task and then waits for it (``add.delay(2, 2).get()``) sen
 the confirmation, by then in, just before the message goes (:meth:`Waiters.confirm_early`).
 For a task id made by this send, nothing can be stored before the worker has the message,
 so that wait needs no first read of the key: the ``PUBLISH`` is the first it hears of the
-result, whenever it comes. A thread that sends without waiting stops subscribing early
-after one unwaited task, until it waits for a result again, so subscriptions never pile up.
+result, whenever it comes. Only a thread that has waited for a result subscribes early
+(one that only sends never opens a pubsub connection), and it stops after one unwaited
+task, until it waits for a result again, so subscriptions never pile up.
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ class _Thread:
         self.fresh = False
         #: Whether its confirmation was read before the task was sent.
         self.confirmed = False
-        #: Whether this thread waited for the last result it subscribed to early.
-        self.waits = True
+        #: Whether this thread waits for results: it did, and not for the last one
+        #: subscribed to early (the first wait subscribes after sending, as any other).
+        self.waits = False
 
 
 class Waiters:
@@ -106,9 +108,9 @@ class Waiters:
 
         A failure here only means the wait subscribes itself: sending goes on.
         """
-        held = self._thread()
-        if not held.waits:
-            return
+        held: _Thread | None = getattr(self._local, "held", None)
+        if held is None or not held.waits or held.pid != os.getpid():
+            return  # this thread has not waited for a result (since its last unwaited one)
         try:
             if held.early is not None:
                 # The task sent before was not waited for: stop subscribing ahead of
@@ -123,8 +125,8 @@ class Waiters:
 
     def confirm_early(self, channel: str) -> None:
         """Read ``channel``'s confirmation (if subscribed early) before its task is sent."""
-        held = self._thread()
-        if held.early != channel:
+        held: _Thread | None = getattr(self._local, "held", None)
+        if held is None or held.early != channel or held.pid != os.getpid():
             return
         try:
             held.confirmed = _read_confirmation(held.pubsub, channel)
@@ -133,10 +135,10 @@ class Waiters:
 
     def _give_up_early(self, channel: str, exc: Exception) -> None:
         # Sending does not depend on the result backend: with it unreachable, later
-        # sends do not try again until this thread waits for a result.
+        # sends do not try again until this thread waits for a result (the connection
+        # made then starts without early subscriptions).
         logger.debug("Early subscription to %s failed: %s", channel, exc)
         self.drop()
-        self._thread().waits = False
 
     @contextlib.contextmanager
     def subscription(self, channel: str) -> Iterator[tuple[Any, bool]]:
