@@ -99,6 +99,16 @@ def test_a_given_task_id_with_a_stored_result_gets_it_at_once(app: Celery) -> No
     assert result.get(timeout=5) == "before"
 
 
+def test_a_zero_timeout_still_returns_a_stored_result(app: Celery) -> None:
+    _wait_once(app)
+    result = app.tasks["client.add"].delay(6, 6)  # subscribed early: no first read
+    app.backend.store_result(result.id, 12, states.SUCCESS)
+    assert result.get(timeout=0) == 12
+    pending = app.tasks["client.add"].delay(1, 1)
+    with pytest.raises(TimeoutError):
+        pending.get(timeout=0)
+
+
 def test_a_result_stored_while_waiting_is_heard(app: Celery) -> None:
     result = app.tasks["client.add"].delay(3, 4)
     timer = threading.Timer(0.2, app.backend.store_result, (result.id, 7, states.SUCCESS))

@@ -228,6 +228,9 @@ class RedisBackend(ResultBackend):
                 if deadline is not None:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
+                        meta = self.get_task_meta(task_id)  # a last read: the key, not a wait
+                        if meta["status"] in states.READY_STATES:
+                            return meta
                         raise TimeoutError("The operation timed out.")
                     wait = min(wait, remaining)
                 value = next_value(pubsub, channel, wait)
