@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from celeriac import Celery
 from celeriac._internal.arguments import ArgumentCheck
-from celeriac.brokers.memory import MemoryBroker
 from celeriac.protocol import parse_task_message
 
 
 @pytest.fixture
-def app() -> Iterator[Celery]:
-    name = f"fast-{uuid.uuid4().hex}"
-    app = Celery("proj", broker=f"memory://{name}", set_as_current=False)
-
-    @app.task(shared=False, name="proj.add")
-    def add(x: int, y: int) -> int:
-        return x + y
-
-    yield app
-    MemoryBroker.reset(name)
-    app.close()
+def app(add_app: Celery) -> Celery:
+    return add_app
 
 
 def _next(app: Celery, queue: str = "celery") -> Any:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -11,22 +10,12 @@ import pytest
 from celeriac import Celery, group, signals
 from celeriac.app.sending import BATCH_SIZE, publishing_batch
 from celeriac.brokers.base import Outgoing
-from celeriac.brokers.memory import MemoryBroker
 from celeriac.exceptions import EncodeError
 
 
 @pytest.fixture
-def app() -> Iterator[Celery]:
-    name = f"batch-{uuid.uuid4().hex}"
-    app = Celery("proj", broker=f"memory://{name}", set_as_current=False)
-
-    @app.task(shared=False, name="proj.add")
-    def add(x: int, y: int) -> int:
-        return x + y
-
-    yield app
-    MemoryBroker.reset(name)
-    app.close()
+def app(add_app: Celery) -> Celery:
+    return add_app
 
 
 @pytest.fixture
