@@ -65,7 +65,7 @@ def start_worker(
             failure.append(exc)
             ready.set()
         finally:
-            loop.close()
+            _close(loop)
 
     thread = threading.Thread(target=run, name="celeriac-test-worker", daemon=True)
     thread.start()
@@ -81,3 +81,20 @@ def start_worker(
             raise RuntimeError("test worker did not stop in time")
         if failure:
             raise failure[0]
+
+
+def _close(loop: asyncio.AbstractEventLoop) -> None:
+    """Close ``loop`` as ``asyncio.run`` does, without waiting for its executor's threads.
+
+    What is still pending (a fetch's thread that outlives the stop) is cancelled first,
+    so no task is destroyed pending.
+    """
+    try:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    finally:
+        loop.close()
