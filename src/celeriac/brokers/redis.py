@@ -30,10 +30,10 @@ from celeriac._internal.naming import mask_url
 from celeriac._internal.redis_url import connection_kwargs
 from celeriac._internal.tls import use_ssl_value
 from celeriac._internal.transport_options import float_option
-from celeriac.brokers import _redis_consume as consuming
 from celeriac.brokers import _redis_publish as publishing
 from celeriac.brokers._redis_client import SCRIPTS as _SCRIPTS  # noqa: F401 (tests read it)
 from celeriac.brokers._redis_client import AsyncScripts, SyncScripts, translate_errors
+from celeriac.brokers._redis_consume import Taking
 from celeriac.brokers._redis_idle import IdleWait
 from celeriac.brokers._redis_options import RetryPolicy, parse_options
 from celeriac.brokers._redis_plan import Plan
@@ -109,9 +109,12 @@ class RedisBroker(Broker):
             self.plan, f"{self.plan.keys.prefix}_celeriac.unblock.{uuid.uuid4().hex}"
         )
         socket_timeout = self._connection.get("socket_timeout")
-        self._block_limit = polling_interval
+        block_limit = polling_interval
         if socket_timeout:
-            self._block_limit = min(polling_interval, float(socket_timeout) / 2)
+            block_limit = min(polling_interval, float(socket_timeout) / 2)
+        self._taking = Taking(
+            self._redis, self._aredis, self.plan, self._idle, self.url, block_limit
+        )
 
     @classmethod
     def from_url(
@@ -207,16 +210,7 @@ class RedisBroker(Broker):
 
     def get(self, queues: Sequence[str], timeout: float | None = None) -> Delivery | None:
         """Lease the next message of ``queues``, waiting up to ``timeout`` seconds."""
-        return consuming.get(
-            self._redis,
-            self.plan,
-            self._idle,
-            url=self.url,
-            block_limit=self._block_limit,
-            visibility_timeout=self.visibility_timeout,
-            queues=queues,
-            timeout=timeout,
-        )
+        return self._taking.get(queues, timeout)
 
     def ack(self, delivery: Delivery) -> None:
         """Forget the message, unless its lease was lost (then log a warning)."""
@@ -294,18 +288,7 @@ class RedisBroker(Broker):
         fetch that follows one that found nothing starts by blocking, not by a take,
         unless an eta or a lease expiry seen by the last take is due.
         """
-        return await consuming.afetch(
-            self._redis,
-            self._aredis,
-            self.plan,
-            self._idle,
-            url=self.url,
-            block_limit=self._block_limit,
-            visibility_timeout=self.visibility_timeout,
-            queues=queues,
-            limit=limit,
-            timeout=timeout,
-        )
+        return await self._taking.afetch(queues, limit, timeout)
 
     async def aack(self, deliveries: Sequence[Delivery]) -> None:
         """Ack several deliveries in one script."""
