@@ -30,6 +30,15 @@ celery_worker_pool = _every_pool.celery_worker_pool
 celery_config = _every_pool.celery_config
 
 SIGNALS = ("task_prerun", "task_success", "task_failure", "task_retry", "task_postrun")
+# Signals and handlers of a task that succeeds, in Celery's order.
+SUCCESS_ORDER = [
+    "task_prerun",
+    "before_start",
+    "on_success",
+    "task_success",
+    "after_return",
+    "task_postrun",
+]
 
 
 def note(handler: str, task_id: str | None, **values: Any) -> None:
@@ -155,14 +164,7 @@ def test_success_calls_before_start_on_success_after_return_in_celerys_order(
     result = celery_app.tasks[task_name(fn)].delay(2, 3)
     assert result.get(timeout=20) == 5
     assert wait_until(lambda: "task_postrun" in names(log, result.id))
-    assert names(log, result.id) == [
-        "task_prerun",
-        "before_start",
-        "on_success",
-        "task_success",
-        "after_return",
-        "task_postrun",
-    ]
+    assert names(log, result.id) == SUCCESS_ORDER
     before = values(log, result.id, "before_start")
     assert before["args"]["value"] == [2, 3] and before["kwargs"]["value"] == {}
     assert before["request_id"]["value"] == result.id  # the request is current
@@ -212,12 +214,7 @@ def test_retry_calls_on_retry_with_the_cause_and_no_after_return(
         "on_retry",
         "task_retry",
         "task_postrun",  # RETRY: no after_return, as in Celery
-        "task_prerun",
-        "before_start",
-        "on_success",
-        "task_success",
-        "after_return",
-        "task_postrun",
+        *SUCCESS_ORDER,
     ]
     retry = values(log, result.id, "on_retry")
     assert retry["exc"]["type"] == "KeyError"  # the exc given to retry()
@@ -250,14 +247,7 @@ def test_apply_calls_the_handlers(log: Path) -> None:
     add = app.task(base=Recording, name="proj.add")(hooked_add.run)
     result = add.apply((2, 3))
     assert result.get() == 5
-    assert names(log, result.id) == [
-        "task_prerun",
-        "before_start",
-        "on_success",
-        "task_success",
-        "after_return",
-        "task_postrun",
-    ]
+    assert names(log, result.id) == SUCCESS_ORDER
 
 
 def test_before_start_raising_fails_the_task() -> None:
