@@ -208,3 +208,14 @@ def test_sending_works_while_the_result_backend_is_unreachable(
     assert first.id != second.id
     assert raw.llen("celery") == 2
     app.close()
+
+
+def test_publish_and_store_survive_a_script_flush(app: Celery, raw: redis.Redis) -> None:
+    """A server that lost its scripts (restart, SCRIPT FLUSH) gets them again."""
+    _wait_once(app)  # both scripts are loaded and run on this thread's connections
+    raw.script_flush()
+    result = app.tasks["client.add"].delay(3, 4)
+    assert result.id.encode() in b"".join(raw.lrange("celery", 0, -1))
+    raw.script_flush()
+    app.backend.store_result(result.id, 7, states.SUCCESS)
+    assert result.get(timeout=5) == 7

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -40,6 +41,18 @@ class ThreadConnections:
             with self._lock:
                 self._all.add(conn)
         return held[2]
+
+    def run_script(
+        self, client: redis.Redis, script: Any, keys: Sequence[Any], args: Sequence[Any]
+    ) -> Any:
+        """``script`` (registered on ``client``) as one ``EVALSHA`` on this thread's connection.
+
+        A script the server does not hold yet is loaded through ``client``, then run.
+        """
+        try:
+            return execute(self.get(client), "EVALSHA", script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            return script(keys=list(keys), args=list(args), client=client)
 
     def close(self) -> None:
         """Close every thread's connection; each makes a new one on its next use."""

@@ -170,11 +170,8 @@ class RedisBackend(ResultBackend):
         full = self.key(key)
         keys, args = (full, full + ".ready"), (value, ttl_ms, "1" if is_ready else "0")
         with _translate_errors(self.url):
-            conn = self._direct.get(self._client or self._redis())
-            try:
-                execute(conn, "EVALSHA", self._scripts["set"].sha, 2, *keys, *args)
-            except redis.exceptions.NoScriptError:
-                self._eval("set", list(keys), list(args))  # loads the script, then runs it
+            client = self._client or self._redis()  # made first: it registers the scripts
+            self._direct.run_script(client, self._scripts["set"], keys, args)
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""

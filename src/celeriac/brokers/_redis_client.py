@@ -22,7 +22,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from celeriac._internal.naming import mask_url
-from celeriac._internal.redis_direct import ThreadConnections, execute
+from celeriac._internal.redis_direct import ThreadConnections
 from celeriac.brokers import _redis_scripts as lua
 from celeriac.exceptions import BrokerError, OperationalError
 
@@ -61,8 +61,10 @@ class SyncScripts:
         with self._lock:
             if self._client is None:
                 retry = Retry(ExponentialBackoff(cap=0.5, base=0.01), 2)
-                self._client = redis.Redis(**self._connection, retry=retry)
-                self.scripts = {n: self._client.register_script(s) for n, s in SCRIPTS.items()}
+                client = redis.Redis(**self._connection, retry=retry)
+                # The scripts first: run() reads _client without the lock.
+                self.scripts = {n: client.register_script(s) for n, s in SCRIPTS.items()}
+                self._client = client
             return self._client
 
     def eval(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
@@ -76,11 +78,8 @@ class SyncScripts:
         The one-message publish path (see :mod:`celeriac._internal.redis_direct`); an
         unknown script is loaded, then run.
         """
-        conn = self._direct.get(self._client or self.client())
-        try:
-            return execute(conn, "EVALSHA", self.scripts[name].sha, len(keys), *keys, *args)
-        except redis.exceptions.NoScriptError:
-            return self.eval(name, keys, args)
+        client = self._client or self.client()  # made first: it registers the scripts
+        return self._direct.run_script(client, self.scripts[name], keys, args)
 
     def close(self) -> None:
         """Close the client's connections; the next use makes a new client."""
